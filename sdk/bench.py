@@ -1,0 +1,63 @@
+"""Latency measurement: warm-up, then N timed runs of the model alone and of pre + infer + post."""
+import time
+
+import numpy as np
+
+from .postprocess import postprocess
+
+
+def percentiles(ms):
+    ms = np.asarray(ms, np.float64)
+    return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
+            "mean_ms": float(ms.mean()), "fps": float(1000.0 / ms.mean())}
+
+
+def time_model(runner, x, runs=50, warmup=5):
+    """Model-only latency on a fixed input (ms per call)."""
+    feed = {runner.input.name: x}
+    for _ in range(warmup):
+        runner.infer(feed)
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        runner.infer(feed)
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def time_end_to_end(detector, frames, runs=50, warmup=5):
+    """Pre-process + infer + NMS per frame, cycling over `frames` (ms per frame)."""
+    for i in range(warmup):
+        detector(frames[i % len(frames)])
+    out = []
+    for i in range(runs):
+        t = time.perf_counter()
+        detector(frames[i % len(frames)])
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def bench_detector(detector, frames, runs=50, warmup=5):
+    x, _ = detector.pre(frames[0])
+    model_ms = time_model(detector.runner, x, runs, warmup)
+    e2e_ms = time_end_to_end(detector, frames, runs, warmup)
+    return {"model": percentiles(model_ms), "end_to_end": percentiles(e2e_ms), "runs": runs, "warmup": warmup}
+
+
+def interleaved_model_bench(runners_and_inputs, runs=30, warmup=3, rounds=5):
+    """Time several models side by side in one run: rounds of each, interleaved, so machine noise hits all alike.
+
+    `runners_and_inputs` maps a label to (runner, input array). Returns {label: percentiles}.
+    """
+    times = {k: [] for k in runners_and_inputs}
+    for label, (runner, x) in runners_and_inputs.items():
+        time_model(runner, x, runs=warmup, warmup=0)
+    per_round = max(1, runs // rounds)
+    for _ in range(rounds):
+        for label, (runner, x) in runners_and_inputs.items():
+            times[label] += time_model(runner, x, runs=per_round, warmup=0)
+    return {k: percentiles(v) for k, v in times.items()}
+
+
+__all__ = ["bench_detector", "interleaved_model_bench", "percentiles", "time_model", "time_end_to_end",
+           "postprocess"]

@@ -1,0 +1,53 @@
+"""`python -m sdk export`: a checkpoint to ONNX, checked and compared against the source framework."""
+from pathlib import Path
+
+from ..deps import require
+from ..errors import SDKError
+from .common import print_json_last, print_table
+
+
+def add_arguments(p):
+    p.add_argument("--weights", required=True, help="official YOLOv7 .pt, SDK checkpoint, or (with --framework tf) "
+                                                    "a SavedModel folder / Keras file")
+    p.add_argument("-o", "--output", required=True, help="output .onnx path")
+    p.add_argument("--framework", choices=("torch", "tf"), default="torch")
+    p.add_argument("--imgsz", type=int, nargs="+", default=[640], help="input size: one value or H W")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 13: TensorRT 8.5+ reads it)")
+    p.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension dynamic")
+    p.add_argument("--check-images", default=None,
+                   help="images for the onnxruntime-vs-source parity check (default: a synthetic image)")
+    p.add_argument("--check-count", type=int, default=8, help="images used for the parity check")
+
+
+def run(args):
+    if args.framework == "tf":
+        from ..export.tf_export import run_tf_export  # noqa: PLC0415
+
+        return run_tf_export(args)
+    from ..data.images import list_images
+    from ..export.onnx_export import DEFAULT_OPSET, export_onnx
+
+    require("torch", "export")
+    from ..models.checkpoint import load_checkpoint
+
+    if not str(args.output).endswith(".onnx"):
+        raise SDKError(f"--output: got '{args.output}', expected a path ending in .onnx")
+    imgsz = tuple(args.imgsz * 2 if len(args.imgsz) == 1 else args.imgsz[:2])
+    model, info = load_checkpoint(args.weights, fuse=True)
+    images = list_images(args.check_images, "--check-images")[: args.check_count] if args.check_images else \
+        _synthetic_images(imgsz)
+    _, report = export_onnx(model, args.output, imgsz=imgsz, opset=args.opset or DEFAULT_OPSET,
+                            dynamic_batch=args.dynamic_batch, source=Path(args.weights).name, check_images=images)
+    report["checkpoint"] = info["source"]
+    print_table([[k, v] for k, v in report.items()], ["export", "value"])
+    print_json_last(report)
+    return 0
+
+
+def _synthetic_images(imgsz):
+    """A reproducible textured frame for the parity check when the user gives no images."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    return [cv2.GaussianBlur(rng.integers(0, 255, (imgsz[0] + 37, imgsz[1] - 23, 3), dtype=np.uint8), (7, 7), 0)]

@@ -1,0 +1,1 @@
+"""Images and labelled datasets (YOLO txt, COCO json, Pascal VOC xml)."""

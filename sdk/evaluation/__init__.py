@@ -1,0 +1,1 @@
+"""mAP evaluation: the COCO metric (checked against pycocotools) and the official YOLOv7 test.py metric."""

@@ -1,0 +1,1 @@
+"""Model export (the `torch` and `tf` extras)."""

@@ -1,0 +1,1 @@
+"""PyTorch model definitions (the `torch` extra). Nothing on the runtime path imports this package."""

@@ -1,0 +1,1 @@
+"""Video sources, sinks and the capture/inference pipeline."""

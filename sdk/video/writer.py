@@ -1,0 +1,49 @@
+"""An mp4 writer that only leaves a complete file behind (temporary name, renamed on close)."""
+import os
+
+import cv2
+
+from ..errors import SDKError
+from ..fileio import discard, temp_beside
+
+
+class AtomicVideoWriter:
+    """Frames go to a temporary file beside `path`; `close()` (or a clean `with` exit) renames it to `path`.
+
+    An interrupted run should still leave a playable file, so callers that catch Ctrl-C call `close()`;
+    `abort()`, or an exception inside a `with` block, discards the partial video.
+    """
+
+    def __init__(self, path, fps, size, fourcc="mp4v"):
+        self.path, self.fps, self.size = str(path), float(fps or 30.0), tuple(size)  # size = (width, height)
+        self._tmp = temp_beside(path, "video output", suffix=os.path.splitext(str(path))[1] or ".mp4")
+        self.writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
+        self.frames = 0
+        self.closed = False
+        if not self.writer.isOpened():
+            self.abort()
+            raise SDKError(f"video output {path}: OpenCV cannot write it, expected a writable .mp4/.avi path")
+
+    def write(self, frame):
+        if frame.shape[1::-1] != self.size:
+            frame = cv2.resize(frame, self.size)
+        self.writer.write(frame)
+        self.frames += 1
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            self.writer.release()
+            os.replace(self._tmp, self.path)
+
+    def abort(self):
+        if not self.closed:
+            self.closed = True
+            self.writer.release()
+            discard(self._tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close() if exc_type is None else self.abort()

@@ -1,0 +1,21 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="edge-sdk",
+    version="0.1.0",
+    description="Detector deployment for NVIDIA Jetson and CPUs: ONNX export, TensorRT engines, INT8, pruning, "
+                "real-time camera detection",
+    python_requires=">=3.8",
+    packages=find_packages(include=["sdk", "sdk.*", "calibrators", "calibrators.*", "deploy", "deploy.*",
+                                    "samples", "samples.*"]),
+    include_package_data=True,
+    package_data={"sdk": ["web/*.html", "web/*.js", "web/*.css"], "deploy": ["jetson/*", "container/*", "systemd/*"]},
+    # The runtime: what a Jetson or a CPU box needs to run a model. No torch, no TensorFlow.
+    install_requires=["numpy", "opencv-python-headless", "onnx", "onnxruntime", "pyyaml", "tqdm"],
+    extras_require={
+        "torch": ["torch", "torch-pruning>=1.4"],  # install torch==2.13.0 first on CPU machines
+        "tf": ["tensorflow-cpu", "tf2onnx"],
+        "dev": ["pytest", "pycocotools", "matplotlib", "onnxscript"],
+    },
+    entry_points={"console_scripts": ["build_engine=sdk.commands.build:main", "edge-sdk=sdk.cli:main"]},
+)

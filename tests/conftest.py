@@ -1,0 +1,94 @@
+"""Shared fixtures. Tests that need ../shared fail loudly when it is missing (never skip silently)."""
+import importlib.util
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared")).resolve()
+CHECKPOINT = SHARED / "models" / "yolov7-tiny-pennfudan.pt"
+PENNFUDAN = SHARED / "data" / "pennfudan"
+VAL_IMAGES = PENNFUDAN / "images" / "val"
+TRAIN_IMAGES = PENNFUDAN / "images" / "train"
+PERSON_VIDEO = SHARED / "data" / "videos" / "one-by-one-person-detection.mp4"
+CAR_VIDEO = SHARED / "data" / "videos" / "car-detection.mp4"
+
+
+def _on_jetson():
+    return platform.machine() == "aarch64" and Path("/etc/nv_tegra_release").exists() and \
+        importlib.util.find_spec("tensorrt") is not None
+
+
+def pytest_collection_modifyitems(config, items):
+    if _on_jetson():
+        return
+    skip = pytest.mark.skip(reason="needs a real Jetson with TensorRT and a GPU; this machine has neither")
+    for item in items:
+        if "jetson" in item.keywords:
+            item.add_marker(skip)
+
+
+def require_shared(path):
+    if not Path(path).exists():
+        pytest.fail(f"shared asset {path} is missing: these tests need ../shared beside the repository "
+                    f"(or SDK_SHARED=/path/to/shared)", pytrace=False)
+    return Path(path)
+
+
+@pytest.fixture(scope="session")
+def checkpoint():
+    return require_shared(CHECKPOINT)
+
+
+@pytest.fixture(scope="session")
+def val_images():
+    return require_shared(VAL_IMAGES)
+
+
+@pytest.fixture(scope="session")
+def train_images():
+    return require_shared(TRAIN_IMAGES)
+
+
+@pytest.fixture(scope="session")
+def person_video():
+    return require_shared(PERSON_VIDEO)
+
+
+@pytest.fixture(scope="session")
+def pennfudan():
+    return require_shared(PENNFUDAN)
+
+
+@pytest.fixture(scope="session")
+def onnx_model(tmp_path_factory, checkpoint):
+    """The shared checkpoint exported once per session at 416x416 through the real CLI."""
+    pytest.importorskip("torch", reason="export needs the torch extra")
+    out = tmp_path_factory.mktemp("model") / "yolov7-tiny.onnx"
+    run_cli("export", "--weights", str(checkpoint), "--imgsz", "416", "-o", str(out), check=True)
+    return out
+
+
+def run_cli(*args, check=False, env=None, timeout=600, module="sdk"):
+    """Run `python -m sdk ...` in a subprocess; returns CompletedProcess (text)."""
+    cmd = [sys.executable, "-m", module, *map(str, args)]
+    full_env = {**os.environ, **(env or {})}
+    p = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=str(REPO))
+    if check and p.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
+    return p
+
+
+def assert_one_line_error(proc, *needles):
+    """Bad input: exit 1, no traceback, one 'error:' line that names the input."""
+    assert proc.returncode == 1, (proc.returncode, proc.stdout[-500:], proc.stderr[-1500:])
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for n in needles:
+        assert n in errors[0], (n, errors[0])
+    return errors[0]
