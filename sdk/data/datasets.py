@@ -124,13 +124,13 @@ def parse_yolo_label(path, width, height):
 def load_yolo(images, names=None, root=None):
     paths = list_images(images, "--data")
     samples = []
-    label_dirs = {yolo_label_path(p).parent for p in paths}
-    if not any(d.is_dir() for d in label_dirs):
-        raise SDKError(f"--data {images}: no labels folder found (looked for {sorted(label_dirs)[0]}), expected "
+    label_paths = [yolo_label_path(p) for p in paths]
+    if not any(lp.is_file() for lp in label_paths):
+        raise SDKError(f"--data {images}: no labels folder found (looked for {label_paths[0]}), expected "
                        f"YOLO labels at the images -> labels path, a COCO json or a Pascal VOC folder")
     for i, p in enumerate(paths, 1):
         w, h = _image_size(p)
-        boxes, classes = parse_yolo_label(yolo_label_path(p), w, h)
+        boxes, classes = parse_yolo_label(label_paths[i - 1], w, h)
         samples.append(Sample(i, p, w, h, boxes, classes))
     nc_seen = max((int(s.classes.max()) + 1 for s in samples if len(s.classes)), default=0)
     names = _names_from(names, nc_seen)

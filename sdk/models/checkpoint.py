@@ -92,7 +92,9 @@ def _torch_load(path, **kw):
     try:
         return torch.load(path, map_location="cpu", **kw)
     except pickle.UnpicklingError as e:
-        raise SDKError(f"checkpoint {path}: {e}; expected an official YOLOv7 checkpoint or an SDK checkpoint")
+        if "refusing to load" in str(e):
+            raise SDKError(f"checkpoint {path}: {e}; expected an official YOLOv7 checkpoint or an SDK checkpoint")
+        raise SDKError(f"checkpoint {path}: cannot read it ({e}), expected a PyTorch .pt checkpoint")
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, AttributeError, KeyError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SDKError(f"checkpoint {path}: cannot read it ({msg}), expected a PyTorch .pt checkpoint")

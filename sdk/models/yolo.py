@@ -113,7 +113,10 @@ def _parse_arg(a, cfg):
                            f"{', '.join('nn.' + k for k in ACTIVATIONS)}")
         values = [float(v) for v in params.split(",") if v.strip()]
         return ACTIVATIONS[name](*values)
-    return a  # plain strings such as 'nearest'
+    if not re.fullmatch(r"[A-Za-z_]\w*", a):
+        raise SDKError(f"model cfg: argument '{a[:60]}' is not supported, expected a number, None, nc, anchors, "
+                       f"a plain word such as 'nearest' or an activation nn.<Name>(<numbers>)")
+    return a  # plain words such as 'nearest'
 
 
 def make_divisible(x, divisor=8):
@@ -175,6 +178,9 @@ class YOLO(nn.Module):
         self.yaml = copy.deepcopy(cfg)
         self.model, self.save = parse_model(self.yaml, ch)
         self.names = list(names) if names else [str(i) for i in range(self.yaml["nc"])]
+        for m in self.modules():
+            if isinstance(m, nn.BatchNorm2d):  # official initialize_weights(): the checkpoints are trained so
+                m.eps, m.momentum = 1e-3, 0.03
         det = self.detect
         s = 256
         with torch.no_grad():
