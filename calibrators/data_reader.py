@@ -24,6 +24,8 @@ def calibration_images(source, count=None, seed=0, what="--calib-images"):
     With `count`, a seeded random sample of that many; asking for more images than exist is an error.
     """
     source = str(source)
+    if os.path.isdir(source) and not os.listdir(source):
+        raise SDKError(f"{what} {source}: the folder is empty, expected images or a labelled dataset")
     if source.lower().endswith((".json", ".yaml", ".yml")) or (
             os.path.isdir(source) and not any(is_image(p) for p in os.listdir(source))):
         from sdk.data.datasets import load_dataset

@@ -1,7 +1,6 @@
 """`python -m sdk detect`: images, folders, globs and video files in; annotated media and JSON lines out."""
 import contextlib
 import json
-import os
 from pathlib import Path
 
 import cv2
@@ -10,6 +9,7 @@ from ..data.images import is_video, list_images, read_image
 from ..errors import SDKError
 from ..fileio import atomic_path, ensure_parent
 from ..progress import progress_bar
+from ..video.sources import END, OK, open_source
 from ..video.writer import AtomicVideoWriter
 from ..visualize import draw_detections
 from .common import add_model_args, detector_from_args, print_json_last
@@ -65,21 +65,19 @@ def _image_frames(source):
 
 
 def _video_frames(source):
-    if not os.path.isfile(source):
-        raise SDKError(f"--source {source}: file not found, expected a video file")
-    cap = cv2.VideoCapture(source)
-    if not cap.isOpened():
-        raise SDKError(f"--source {source}: OpenCV cannot open it, expected a playable video file")
-    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    """Every decodable frame of a video file, in order (damaged frames are skipped, as in the camera pipeline)."""
+    video = open_source(source)
+    fps = video.fps or 30.0
     i = 0
     try:
         while True:
-            ok, frame = cap.read()
-            if not ok:
+            status, frame = video.read()
+            if status == END:
                 break
-            yield source, i, frame, fps
-            i += 1
+            if status == OK:
+                yield source, i, frame, fps
+                i += 1
     finally:
-        cap.release()
+        video.close()
     if i == 0:
         raise SDKError(f"--source {source}: no frames could be decoded, expected a playable video file")

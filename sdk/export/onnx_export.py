@@ -1,6 +1,7 @@
 """PyTorch YOLO -> ONNX with decoding in the graph and pre-processing facts in `metadata_props`."""
 import io
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,8 @@ def export_onnx(model, output, imgsz=(640, 640), opset=DEFAULT_OPSET, dynamic_ba
                          precision=precision, blocks=yolo_blocks(model.yaml))
     buf = io.BytesIO()
     dynamic_axes = {meta.input_name: {0: "batch"}, meta.output_name: {0: "batch"}} if dynamic_batch else None
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # strides and grid sizes are static by design
         torch.onnx.export(model, (dummy,), buf, opset_version=opset, input_names=[meta.input_name],
                           output_names=[meta.output_name], dynamic_axes=dynamic_axes, do_constant_folding=True,
                           dynamo=False)

@@ -37,6 +37,7 @@ class Conv(nn.Module):
             del self.bn
 
 
+@torch.no_grad()
 def fuse_conv_bn(conv, bn):
     """Return a Conv2d with bias that equals conv followed by bn (eval mode)."""
     fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,

@@ -110,6 +110,11 @@ class PrecisionPlan:
                 overrides.append(Override("name", body, prec))
         return cls(default, overrides, constraints)
 
+    @classmethod
+    def for_blocks(cls, blocks, precision="int8", default="fp32"):
+        """`default` everywhere except the named blocks (backbone / neck / head), which run in `precision`."""
+        return cls(default, [Override("block", b, _check_precision(precision, f"block {b}")) for b in blocks])
+
     def extend(self, other):
         """This plan with `other`'s overrides appended (they win)."""
         return PrecisionPlan(self.default, self.overrides + other.overrides, self.constraints)
@@ -150,6 +155,14 @@ class PrecisionPlan:
             for name in hits:
                 result[name] = o.precision
         return result
+
+
+def precision_counts(resolved):
+    """{precision: number of layers} of a `resolve()` result, for reports."""
+    counts = {}
+    for p in resolved.values():
+        counts[p] = counts.get(p, 0) + 1
+    return counts
 
 
 def _check_precision(p, what):

@@ -14,10 +14,14 @@ class AtomicVideoWriter:
     `abort()`, or an exception inside a `with` block, discards the partial video.
     """
 
-    def __init__(self, path, fps, size, fourcc="mp4v"):
+    def __init__(self, path, fps, size, fourcc="mp4v", gstreamer_pipeline=None):
+        """`gstreamer_pipeline(tmp_path) -> str` encodes through GStreamer instead (the Jetson hardware encoder)."""
         self.path, self.fps, self.size = str(path), float(fps or 30.0), tuple(size)  # size = (width, height)
         self._tmp = temp_beside(path, "video output", suffix=os.path.splitext(str(path))[1] or ".mp4")
-        self.writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
+        if gstreamer_pipeline is not None:
+            self.writer = cv2.VideoWriter(gstreamer_pipeline(self._tmp), cv2.CAP_GSTREAMER, 0, self.fps, self.size)
+        else:
+            self.writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
         self.frames = 0
         self.closed = False
         if not self.writer.isOpened():

@@ -1,0 +1,191 @@
+"""INT8 on x86: the SDK's quantization against what a user gets today from the official YOLOv7 export.py plus
+onnxruntime's quantize_static, all built, scored and timed side by side in ONE run on this machine.
+
+Baseline graph (the YOLOv7 repo is not available, so export.py is emulated): the fused model, opset 12, and the
+IDetect decode written with in-place slice assignment (y[..., 0:2] = ...) exactly as the official
+IDetect.forward does, which exports as ScatterND/Slice ops; its outputs are (decoded, raw level maps) as the
+official export with the default --grid-less head. It is quantized with quantize_static(per_channel=True,
+op_types_to_quantize=['Conv']) in three variants: QDQ s8s8, QDQ u8s8, QOperator u8s8, each calibrated on the same
+images. The SDK metadata (class names, input size) is copied onto the baseline files only so one evaluator with
+one pre/post-processing scores every row; the graphs are untouched.
+
+    python -m scripts.bench_int8 [--calib-count 32] [--runs 40] [--threads 2] [--out docs/int8_bench.json]
+
+Prints one table (ms p50, speed vs baseline FP32, mAP@.5, mAP@.5:.95, MB) and the CPU's SIMD flags; the last
+line is JSON. Absolute times depend on the machine and on other load: compare the ratios within one run.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+import types
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared"))
+
+
+def official_style_forward(self, x):
+    """IDetect.forward of the official repo in eval mode: sigmoid, then in-place slice assignment."""
+    import torch
+
+    z = []
+    maps = self.level_maps(x)
+    for i, xi in enumerate(maps):
+        bs, na, ny, nx, no = xi.shape
+        yv, xv = torch.meshgrid(torch.arange(ny), torch.arange(nx), indexing="ij")
+        grid = torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2).float()
+        y = xi.sigmoid()
+        y[..., 0:2] = (y[..., 0:2] * 2.0 - 0.5 + grid) * float(self.stride[i])
+        y[..., 2:4] = (y[..., 2:4] * 2) ** 2 * self.anchor_grid[i]
+        z.append(y.view(bs, -1, no))
+    return torch.cat(z, 1), maps
+
+
+def export_official_style(weights, out, imgsz, metadata_props):
+    import onnx
+    import torch
+
+    from sdk.models.checkpoint import load_checkpoint
+
+    model, _ = load_checkpoint(weights, fuse=True)
+    model = model.float().eval()
+    det = model.model[-1]
+    det.forward = types.MethodType(official_style_forward, det)
+    with torch.no_grad():
+        torch.onnx.export(model, torch.zeros(1, 3, imgsz, imgsz), out, opset_version=12, input_names=["images"],
+                          output_names=["output"], dynamo=False)
+    proto = onnx.load(out)
+    ops = {n.op_type for n in proto.graph.node}
+    assert "ScatterND" in ops, f"baseline export lost the in-place decode (ops: {sorted(ops)})"
+    for k, v in metadata_props.items():
+        proto.metadata_props.add(key=k, value=v)
+    onnx.save(proto, out)
+    return out
+
+
+def upgrade_opset(src, out, opset=13):
+    """Per-channel Q/DQ needs the DequantizeLinear 'axis' attribute of opset 13; this onnxruntime's
+    quantize_static writes it into an opset-12 model (which onnxruntime then refuses to load), so a user
+    upgrades the export first, as older quantize_static versions did automatically."""
+    import onnx
+    from onnx import version_converter
+
+    onnx.save(version_converter.convert_version(onnx.load(src), opset), out)
+    return out
+
+
+def baseline_quantize(src, out, reader, variant):
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    fmt, act = {"qdq_s8s8": (QuantFormat.QDQ, QuantType.QInt8), "qdq_u8s8": (QuantFormat.QDQ, QuantType.QUInt8),
+                "qop_u8s8": (QuantFormat.QOperator, QuantType.QUInt8)}[variant]
+    reader.rewind()
+    quantize_static(src, out, reader, quant_format=fmt, per_channel=True, op_types_to_quantize=["Conv"],
+                    activation_type=act, weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
+    p.add_argument("--calib", default=str(SHARED / "data" / "pennfudan" / "images" / "train"))
+    p.add_argument("--data", default=str(SHARED / "data" / "pennfudan" / "images" / "val"))
+    p.add_argument("--calib-count", type=int, default=32)
+    p.add_argument("--imgsz", type=int, default=416)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--runs", type=int, default=40)
+    p.add_argument("--out", default=None, help="also write the rows as JSON here")
+    args = p.parse_args(argv)
+
+    import logging
+
+    from calibrators.data_reader import ImageCalibrationReader, calibration_images
+    from sdk.bench import interleaved_model_bench
+    from sdk.data.datasets import load_dataset
+    from sdk.detector import Detector
+    from sdk.evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
+    from sdk.export.onnx_export import export_onnx
+    from sdk.fileio import write_text_atomic
+    from sdk.models.checkpoint import load_checkpoint
+    from sdk.quant.layers import load_model, metadata_of
+    from sdk.quant.overflow import cpu_flags, int8_kernel
+    from sdk.quant.quantize import QuantConfig, calibrate, quantize
+    from sdk.runners.onnxruntime import OnnxRuntimeRunner
+
+    import numpy as np
+
+    logging.getLogger().setLevel(logging.ERROR)
+    tmp = tempfile.TemporaryDirectory(prefix="bench-int8-")
+    d = Path(tmp.name)
+    model, _ = load_checkpoint(args.weights)
+    sdk_fp32, _ = export_onnx(model, d / "sdk_fp32.onnx", imgsz=args.imgsz, source=Path(args.weights).name)
+    sdk_fp32 = str(sdk_fp32)
+    props = {pp.key: pp.value for pp in load_model(sdk_fp32).metadata_props}
+    meta = metadata_of(load_model(sdk_fp32))
+    paths = calibration_images(args.calib, args.calib_count, 0, "--calib")
+    reader = ImageCalibrationReader(paths, meta, progress=False)
+
+    models = {}
+    base = export_official_style(args.weights, str(d / "official_fp32.onnx"), args.imgsz, props)
+    models["official export.py FP32"] = base
+    base13 = upgrade_opset(base, str(d / "official_fp32_opset13.onnx"))
+    for variant, label in (("qdq_s8s8", "official + quantize_static QDQ s8s8"),
+                           ("qdq_u8s8", "official + quantize_static QDQ u8s8"),
+                           ("qop_u8s8", "official + quantize_static QOperator u8s8")):
+        models[label] = baseline_quantize(base13, str(d / f"official_{variant}.onnx"), reader, variant)
+    models["SDK FP32"] = sdk_fp32
+    for method in ("minmax", "entropy"):
+        reader.rewind()
+        cache = str(d / f"ranges_{method}.json")
+        calibrate(sdk_fp32, reader, method, cache)
+        out = str(d / f"sdk_int8_{method}.onnx")
+        quantize(sdk_fp32, out, cache, config=QuantConfig(method=method))
+        models[f"SDK INT8 ({method}, plan: all int8, decode float)"] = out
+
+    ds = load_dataset(args.data, names=meta.names)
+    runners = {k: OnnxRuntimeRunner(v, threads=args.threads).load() for k, v in models.items()}
+    rows = []
+    for label, runner in runners.items():
+        r = evaluate(Detector(None, runner=runner, conf=EVAL_CONF, iou=EVAL_IOU), ds, progress=False)
+        rows.append({"model": label, "map50": r["map50"], "map50_95": r["map50_95"],
+                     "size_mb": round(os.path.getsize(models[label]) / 2**20, 2)})
+        print(f"scored {label}: mAP@.5 {r['map50']:.4f}", file=sys.stderr, flush=True)
+    x = np.random.default_rng(0).random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
+    timing = interleaved_model_bench({k: (r, x) for k, r in runners.items()}, runs=args.runs, rounds=5)
+    base_ms = timing["official export.py FP32"]["p50_ms"]
+    baselines = [r for r in rows if r["model"].startswith("official")]
+    for r in rows:
+        r["ms_p50"] = timing[r["model"]]["p50_ms"]
+        r["speed_vs_baseline_fp32"] = base_ms / r["ms_p50"]
+    for r in rows:
+        if r["model"].startswith("SDK INT8"):
+            r["beats_every_baseline"] = all(r["ms_p50"] < b["ms_p50"] and r["map50"] >= b["map50"] for b in baselines)
+
+    flags = cpu_flags()
+    from sdk.commands.common import print_json_last, print_table
+
+    print_table([[r["model"], f"{r['ms_p50']:.1f}", f"{r['speed_vs_baseline_fp32']:.2f}x", f"{r['map50']:.4f}",
+                  f"{r['map50_95']:.4f}", r["size_mb"],
+                  {True: "yes", False: "no"}.get(r.get("beats_every_baseline"), "")] for r in rows],
+                ["model", "ms p50", "speed vs official FP32", "mAP@.5", "mAP@.5:.95", "MB",
+                 "beats every baseline (speed and mAP@.5)"])
+    import platform
+
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(f"machine: {cpu}, {os.cpu_count()} cores, onnxruntime CPU {args.threads} threads; SIMD flags: "
+          f"{' '.join(flags)}; int8 kernel: {int8_kernel(flags)}; {len(ds)} val images, {len(paths)} calib images")
+    result = {"rows": rows, "cpu": cpu, "cpu_flags": flags, "threads": args.threads, "runs": args.runs,
+              "calib_images": len(paths), "val_images": len(ds), "python": platform.python_version()}
+    if args.out:
+        write_text_atomic(args.out, json.dumps(result, indent=1), "--out")
+    for r in runners.values():
+        r.close()
+    tmp.cleanup()
+    print_json_last(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

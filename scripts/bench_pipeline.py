@@ -1,0 +1,90 @@
+"""Camera pipeline benchmark: end-to-end FPS vs model-only FPS, measured side by side in one run.
+
+    python scripts/bench_pipeline.py --model yolov7-tiny.onnx \
+        [--video ../shared/data/videos/one-by-one-person-detection.mp4] [--frames 50] [--rounds 8]
+
+Model-only: the runner alone on one pre-processed frame (no decode, letterbox, NMS or drawing). End-to-end: the
+full pipeline on the video (decode thread, letterbox, inference, NMS, drawing with the overlay, JSON lines sink),
+frames finished per second. Short rounds alternate the two so machine noise hits both alike; each round gives a
+paired ratio and the median of those is reported (target >= 0.9: decode, pre/post and drawing hidden behind
+inference).
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from sdk.bench import percentiles, time_model
+from sdk.detector import Detector
+from sdk.video.pipeline import Pipeline
+from sdk.video.sinks import JsonLinesSink
+from sdk.video.sources import ThreadedCapture, open_source
+
+DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "one-by-one-person-detection.mp4"
+
+
+def machine():
+    """CPU model and core count, so quoted numbers say where they ran."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.machine()}"
+
+
+def pipeline_round(det, video, start, frames, out_dir):
+    source = open_source(f"{video}?start={start}")
+    capture = ThreadedCapture(source, max_frames=frames)
+    sink = JsonLinesSink(str(Path(out_dir) / "detections.jsonl"))
+    info = {"model": "bench", "backend": det.runner.backend, "precision": det.meta.precision, "fps": source.fps,
+            "size": source.size, "source": str(video)}
+    return Pipeline(det, capture, [sink], info=info, draw=True, handle_signals=False).run()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", required=True)
+    p.add_argument("--video", default=str(DEFAULT_VIDEO))
+    p.add_argument("--frames", type=int, default=50, help="frames per round (pipeline) and timed runs (model)")
+    p.add_argument("--rounds", type=int, default=8)
+    p.add_argument("--start", type=int, default=240, help="first frame (the person appears at about 240)")
+    args = p.parse_args(argv)
+
+    det = Detector(args.model, backend="ort")
+    first = open_source(f"{args.video}?start={args.start}")
+    _, frame = first.read()
+    first.close()
+    x, _ = det.pre(frame)
+    time_model(det.runner, x, runs=5, warmup=5)
+    model_fps, e2e_fps, inner_fps = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            model_fps.append(percentiles(time_model(det.runner, x, runs=args.frames, warmup=0))["fps"])
+            stats = pipeline_round(det, args.video, args.start + r * args.frames, args.frames, tmp)
+            e2e_fps.append(stats["e2e_fps"])
+            inner_fps.append(stats["model_fps"])
+            print(f"round {r + 1}: model-only {model_fps[-1]:.2f} FPS, end-to-end {e2e_fps[-1]:.2f} FPS, ratio "
+                  f"{e2e_fps[-1] / model_fps[-1]:.3f} "
+                  f"({stats['frames_processed']} frames, {stats['frames_dropped']} dropped, p50 latency "
+                  f"{stats['p50_ms']:.0f} ms)", file=sys.stderr)
+    model, e2e = statistics.median(model_fps), statistics.median(e2e_fps)
+    ratio = statistics.median(e / m for e, m in zip(e2e_fps, model_fps))  # paired: each round's two neighbours
+    result = {"model_only_fps": round(model, 2), "end_to_end_fps": round(e2e, 2), "ratio": round(ratio, 3),
+              "target_ratio": 0.9, "model_fps_inside_pipeline": round(statistics.median(inner_fps), 2),
+              "rounds": args.rounds, "frames_per_round": args.frames, "backend": det.runner.describe(),
+              "imgsz": list(det.pre.shape), "video": Path(args.video).name,
+              "machine": machine(), "load_average_1m": round(os.getloadavg()[0], 1)}
+    print(f"model-only FPS {model:.2f} | end-to-end FPS {e2e:.2f} | ratio {ratio:.3f} (median of the per-round "
+          f"ratios; target >= 0.9)")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""INT8 post-training quantization (onnxruntime QDQ), TensorRT calibration caches and precision analyses."""

@@ -1,0 +1,36 @@
+"""Per-node FLOPs from ONNX shapes: what the 'heaviest K layers' plan selector ranks by."""
+import numpy as np
+
+
+def tensor_shapes(model):
+    """{tensor name: shape tuple} for every tensor whose shape onnx shape inference can tell."""
+    import onnx
+
+    inferred = onnx.shape_inference.infer_shapes(model)
+    shapes = {}
+    for vi in list(inferred.graph.input) + list(inferred.graph.value_info) + list(inferred.graph.output):
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") else 1 for d in dims)
+    for init in model.graph.initializer:
+        shapes[init.name] = tuple(init.dims)
+    return shapes
+
+
+def node_flops(node, shapes):
+    """Multiply-adds counted as 2 FLOPs for Conv/Gemm/MatMul; one per output element for everything else."""
+    out = shapes.get(node.output[0]) if node.output else None
+    if out is None:
+        return 0.0
+    out_elems = float(np.prod(out)) if out else 1.0
+    if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1 and node.input[1] in shapes:
+        w = shapes[node.input[1]]  # (Cout, Cin/groups, kh, kw)
+        return 2.0 * out_elems * float(np.prod(w[1:]))
+    if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in shapes:
+        return 2.0 * out_elems * float(shapes[node.input[1]][0])
+    return out_elems
+
+
+def model_flops(model):
+    """{node name: FLOPs} for every node of an ONNX ModelProto (batch 1 when the batch is dynamic)."""
+    shapes = tensor_shapes(model)
+    return {n.name: node_flops(n, shapes) for n in model.graph.node}

@@ -1,0 +1,67 @@
+"""The engine sidecar `m.engine.json`: what the engine was built with and for, so the runner can refuse an
+engine from another TensorRT or GPU (TensorRT engines are not portable) and the Detector gets class names,
+input size and pre-processing without the ONNX."""
+import hashlib
+import json
+from pathlib import Path
+
+from ..errors import SDKError
+from ..fileio import write_text_atomic
+from ..metadata import ModelMetadata
+
+FORMAT = 1
+
+
+def sidecar_path(engine_path):
+    return Path(str(engine_path) + ".json")
+
+
+def sha256_file(path, chunk=1 << 20):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_sidecar(engine_path, record):
+    record = {"format": FORMAT, **record}
+    write_text_atomic(sidecar_path(engine_path), json.dumps(record, indent=1, default=str), "engine metadata")
+    return record
+
+
+def read_sidecar(engine_path):
+    """The sidecar dict, or None when the engine has none (e.g. built with trtexec)."""
+    p = sidecar_path(engine_path)
+    if not p.is_file():
+        return None
+    try:
+        record = json.loads(p.read_text())
+    except ValueError as e:
+        raise SDKError(f"engine metadata {p}: not valid JSON ({e}), expected the file build_engine writes; "
+                       f"rebuild the engine")
+    if not isinstance(record, dict) or "tensorrt" not in record:
+        raise SDKError(f"engine metadata {p}: got {type(record).__name__} without 'tensorrt', expected the file "
+                       f"build_engine writes; rebuild the engine")
+    return record
+
+
+def metadata_of(record):
+    return ModelMetadata(**{k: tuple(v) if k in ("imgsz", "letterbox_color", "mean", "std") and
+                            isinstance(v, list) else v for k, v in (record.get("metadata") or {}).items()
+                            if k in ModelMetadata.__dataclass_fields__})
+
+
+def check_compatible(engine_path, record, trt_version, device):
+    """Refuse an engine built for another TensorRT version or GPU, with the command that fixes it."""
+    onnx = record.get("onnx") or "model.onnx"
+    rebuild = f"rebuild it here with: build_engine --onnx {onnx} -o {engine_path}"
+    if str(record.get("tensorrt")) != str(trt_version):
+        raise SDKError(f"engine {engine_path}: built with TensorRT {record.get('tensorrt')}, this machine has "
+                       f"TensorRT {trt_version}; expected the same version ({rebuild})")
+    built = record.get("device") or {}
+    if device and built and (built.get("name") != device.get("name") or
+                             built.get("compute_capability") != device.get("compute_capability")):
+        raise SDKError(f"engine {engine_path}: built for {built.get('name')} (compute {built.get('compute_capability')}), "
+                       f"this GPU is {device.get('name')} (compute {device.get('compute_capability')}); expected the "
+                       f"same GPU ({rebuild})")

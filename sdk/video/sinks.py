@@ -1,0 +1,227 @@
+"""Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`.
+
+Every sink implements the same small interface, called by the pipeline's drawing thread:
+
+    open(info)    info: {"model", "backend", "precision", "imgsz", "names", "source", "fps" (source fps or None),
+                         "size": (w, h)}
+    write(frame_bgr_annotated, detections, stats)   once per processed frame; detections are
+                  sdk.detections.Detections in original-frame pixels; stats is the live stats dict (the keys of the
+                  final JSON line, plus "counts" {class: n} for this frame and "frame_index")
+    close()
+
+`write` must return quickly (a network sink hands the latest frame to its own thread). A sink may set
+`stop_requested = True` (the display window does on q/Esc) to end the run cleanly.
+
+Sinks are found by URI scheme in SINKS ("module:Class", imported only when used) so other modules plug in
+without this file importing them; a plain path picks a sink by its extension.
+"""
+import importlib
+import inspect
+import json
+import os
+
+from ..data.images import VIDEO_SUFFIXES
+from ..errors import SDKError
+from ..fileio import discard, ensure_parent, temp_beside
+from . import gstreamer
+from .uri import parse_uri
+from .writer import AtomicVideoWriter
+
+SINKS = {
+    "display": "sdk.video.sinks:DisplaySink",
+    "file": "sdk.video.sinks:VideoFileSink",
+    "jsonl": "sdk.video.sinks:JsonLinesSink",
+    "http": "sdk.video.http_sink:HttpSink",
+}
+JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+class Sink:
+    """Base class: does nothing; subclasses override what they need."""
+
+    stop_requested = False
+
+    def open(self, info):
+        pass
+
+    def write(self, frame_bgr_annotated, detections, stats):
+        pass
+
+    def close(self):
+        pass
+
+
+def register_sink(scheme, class_path):
+    """Plug a sink in for `scheme://...` URIs; `class_path` is 'package.module:ClassName'."""
+    SINKS[scheme] = class_path
+
+
+def sink_kind(text):
+    """Registry key for an --output value: the URI scheme, or file/jsonl for paths by extension."""
+    uri = parse_uri(text, "--output")
+    if uri.protocol in ("file", "image"):
+        suffix = os.path.splitext(uri.location)[1].lower()
+        if suffix in JSON_SUFFIXES:
+            return "jsonl"
+        if suffix in VIDEO_SUFFIXES:
+            return "file"
+        raise SDKError(f"--output {text}: got a path ending in '{suffix or '(none)'}', expected a video file "
+                       f"({', '.join(VIDEO_SUFFIXES)}), JSON lines (.jsonl) or a URI ({', '.join(SINKS)})")
+    if uri.protocol == "https":
+        return "http"
+    if uri.protocol not in SINKS:
+        raise SDKError(f"--output {text}: got '{uri.protocol}://', expected one of {', '.join(SINKS)}:// or a "
+                       f"video/.jsonl path")
+    return uri.protocol
+
+
+def create_sink(text, token=None):
+    """Build the sink for one --output value; sinks whose constructor takes `token` get --http-token."""
+    kind = sink_kind(text)
+    cls = _load_class(SINKS[kind], text)
+    accepts_token = "token" in inspect.signature(cls).parameters
+    return cls(text, token=token) if accepts_token else cls(text)
+
+
+def _load_class(class_path, text):
+    module_name, _, class_name = class_path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise SDKError(f"--output {text}: its sink {class_path} is not installed in this SDK, expected one of "
+                           f"the available outputs (display://, a video path, a .jsonl path)") from None
+        raise
+    return getattr(module, class_name)
+
+
+def writable_path(path, what):
+    """Fail before the run starts when an output cannot be written (not at the first frame)."""
+    ensure_parent(path, what)
+    if os.path.isdir(path):
+        raise SDKError(f"{what} {path}: is a folder, expected a file path")
+    return str(path)
+
+
+class VideoFileSink(Sink):
+    """Annotated frames to a video file, written beside it and renamed on close, so it is always playable.
+
+    On a Jetson whose OpenCV has GStreamer and the nvv4l2h264enc element, the hardware H.264 encoder is used.
+    """
+
+    def __init__(self, uri, encoder="auto"):
+        self.uri = uri
+        self.path = writable_path(parse_uri(uri, "--output").location, "--output")
+        self.encoder = encoder
+        self.fps = None
+        self.writer = None
+
+    def open(self, info):
+        self.fps = info.get("fps") or 30.0
+
+    def write(self, frame_bgr_annotated, detections, stats):
+        if self.writer is None:  # the size is known for sure only from the first frame
+            pipeline = gstreamer.h264_save_pipeline if self._hardware() else None
+            self.writer = AtomicVideoWriter(self.path, self.fps, frame_bgr_annotated.shape[1::-1],
+                                            gstreamer_pipeline=pipeline)
+        self.writer.write(frame_bgr_annotated)
+
+    def _hardware(self):
+        return self.encoder == "jetson" or (self.encoder == "auto" and gstreamer.jetson_encoder_available())
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+    def abort(self):
+        if self.writer is not None:
+            self.writer.abort()
+
+    @property
+    def frames(self):
+        return self.writer.frames if self.writer else 0
+
+
+class JsonLinesSink(Sink):
+    """One JSON object per processed frame: frame index, timestamp, detections (boxes in frame pixels)."""
+
+    def __init__(self, uri):
+        self.uri = uri
+        self.path = writable_path(parse_uri(uri, "--json").location, "--json")
+        self._tmp = None
+        self._file = None
+
+    def open(self, info):
+        self._tmp = temp_beside(self.path, "--json", suffix=".part")
+        self._file = open(self._tmp, "w")
+
+    def write(self, frame_bgr_annotated, detections, stats):
+        record = {"frame": stats.get("frame_index"), "timestamp": stats.get("timestamp"),
+                  "counts": stats.get("counts", {}), "detections": detections.to_list()}
+        self._file.write(json.dumps(record) + "\n")
+
+    def close(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            os.replace(self._tmp, self.path)
+
+    def abort(self):
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            discard(self._tmp)
+
+
+class DisplaySink(Sink):
+    """A window on the local screen (OpenCV highgui; `nveglglessink` on a Jetson with GStreamer). q/Esc quits."""
+
+    WINDOW = "camera_detect"
+
+    def __init__(self, uri="display://"):
+        self.uri = uri
+        self.gst_writer = None
+        problem = display_problem()
+        if problem:
+            raise SDKError(f"--output {uri}: {problem}, expected a desktop session; use --headless to run "
+                           f"without a window")
+
+    def open(self, info):
+        self.size = info.get("size")
+
+    def write(self, frame_bgr_annotated, detections, stats):
+        import cv2  # noqa: PLC0415
+
+        if gstreamer.on_jetson() and gstreamer.opencv_has_gstreamer():
+            if self.gst_writer is None:
+                self.gst_writer = cv2.VideoWriter(gstreamer.display_pipeline(), cv2.CAP_GSTREAMER, 0, 30.0,
+                                                  frame_bgr_annotated.shape[1::-1])
+            self.gst_writer.write(frame_bgr_annotated)
+            return
+        cv2.imshow(self.WINDOW, frame_bgr_annotated)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+            self.stop_requested = True
+
+    def close(self):
+        import cv2  # noqa: PLC0415
+
+        if self.gst_writer is not None:
+            self.gst_writer.release()
+        else:
+            try:
+                cv2.destroyAllWindows()
+            except cv2.error:
+                pass
+
+
+def display_problem():
+    """Why a window cannot be shown here, or None when it can."""
+    import cv2  # noqa: PLC0415
+
+    if os.name == "posix" and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display ($DISPLAY is not set)"
+    gui = [line for line in cv2.getBuildInformation().splitlines() if line.strip().startswith("GUI:")]
+    if gui and gui[0].split(":", 1)[1].strip().upper() in ("NONE", "NO", ""):
+        if not (gstreamer.on_jetson() and gstreamer.opencv_has_gstreamer()):
+            return f"OpenCV {cv2.__version__} is built without a GUI (opencv-python-headless)"
+    return None

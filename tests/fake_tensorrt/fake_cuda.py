@@ -1,0 +1,203 @@
+"""Fake CUDA memory modules over the fake device: cuda-python's runtime (every call returns a tuple whose
+first item is a cudaError_t) and pycuda.driver (objects and exceptions). Only the calls the SDK may use exist."""
+import enum
+import types
+
+import numpy as np
+
+from .device import COMPUTE_CAPABILITY, DEVICE, DEVICE_NAME
+
+
+class cudaError_t(enum.IntEnum):  # noqa: N801 - real name
+    cudaSuccess = 0
+    cudaErrorInvalidValue = 1
+    cudaErrorMemoryAllocation = 2
+    cudaErrorInvalidResourceHandle = 400
+
+
+class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
+    cudaMemcpyHostToHost = 0
+    cudaMemcpyHostToDevice = 1
+    cudaMemcpyDeviceToHost = 2
+    cudaMemcpyDeviceToDevice = 3
+    cudaMemcpyDefault = 4
+
+
+class cudaDeviceProp:  # noqa: N801
+    def __init__(self):
+        self.name = DEVICE_NAME.encode()
+        self.major, self.minor = COMPUTE_CAPABILITY
+        self.totalGlobalMem = 8 << 30
+
+
+def _guard(fn):
+    def call(*args):
+        try:
+            return fn(*args)
+        except (ValueError, KeyError):
+            return (cudaError_t.cudaErrorInvalidValue,) + ((None,) if fn.__name__ in _RETURNS_VALUE else ())
+    call.__name__ = fn.__name__
+    return call
+
+
+_RETURNS_VALUE = {"cudaMalloc", "cudaMallocHost", "cudaStreamCreate", "cudaGetDeviceProperties"}
+
+
+def make_cudart():
+    ok = cudaError_t.cudaSuccess
+
+    @_guard
+    def cudaMalloc(nbytes):  # noqa: N802
+        return ok, DEVICE.malloc(nbytes)
+
+    @_guard
+    def cudaFree(ptr):  # noqa: N802
+        DEVICE.free(ptr)
+        return (ok,)
+
+    @_guard
+    def cudaMallocHost(nbytes):  # noqa: N802
+        return ok, DEVICE.malloc_host(nbytes)
+
+    @_guard
+    def cudaFreeHost(ptr):  # noqa: N802
+        DEVICE.free_host(ptr)
+        return (ok,)
+
+    @_guard
+    def cudaStreamCreate():  # noqa: N802
+        return ok, DEVICE.new_stream()
+
+    @_guard
+    def cudaStreamSynchronize(stream):  # noqa: N802
+        if int(stream) not in DEVICE.streams:
+            return (cudaError_t.cudaErrorInvalidResourceHandle,)
+        DEVICE.log.append(("sync", int(stream)))
+        return (ok,)
+
+    @_guard
+    def cudaStreamDestroy(stream):  # noqa: N802
+        DEVICE.streams.discard(int(stream))
+        return (ok,)
+
+    def _copy(dst, src, nbytes, kind):
+        if kind == cudaMemcpyKind.cudaMemcpyHostToDevice:
+            DEVICE.htod(dst, src, nbytes)
+        elif kind == cudaMemcpyKind.cudaMemcpyDeviceToHost:
+            DEVICE.dtoh(dst, src, nbytes)
+        else:
+            raise ValueError(kind)
+
+    @_guard
+    def cudaMemcpyAsync(dst, src, nbytes, kind, stream):  # noqa: N802
+        if int(stream) not in DEVICE.streams:
+            return (cudaError_t.cudaErrorInvalidResourceHandle,)
+        _copy(dst, src, nbytes, kind)
+        DEVICE.log.append(("memcpy_async", int(kind)))
+        return (ok,)
+
+    @_guard
+    def cudaMemcpy(dst, src, nbytes, kind):  # noqa: N802
+        _copy(dst, src, nbytes, kind)
+        DEVICE.log.append(("memcpy", int(kind)))
+        return (ok,)
+
+    @_guard
+    def cudaGetDeviceProperties(index):  # noqa: N802
+        if index != 0:
+            raise ValueError(index)
+        return ok, cudaDeviceProp()
+
+    mod = types.ModuleType("cuda.bindings.runtime")
+    for fn in (cudaMalloc, cudaFree, cudaMallocHost, cudaFreeHost, cudaStreamCreate, cudaStreamSynchronize,
+               cudaStreamDestroy, cudaMemcpyAsync, cudaMemcpy, cudaGetDeviceProperties):
+        setattr(mod, fn.__name__, fn)
+    mod.cudaError_t, mod.cudaMemcpyKind = cudaError_t, cudaMemcpyKind
+    return mod
+
+
+def make_pycuda_driver():
+    mod = types.ModuleType("pycuda.driver")
+
+    class Error(Exception):
+        pass
+
+    class DeviceAllocation:
+        def __init__(self, nbytes):
+            self.ptr = DEVICE.malloc(nbytes)
+
+        def __int__(self):
+            return self.ptr
+
+        __index__ = __int__
+
+        def free(self):
+            DEVICE.free(self.ptr)
+
+    class Stream:
+        def __init__(self):
+            self.handle = DEVICE.new_stream()
+
+        def synchronize(self):
+            DEVICE.log.append(("sync", self.handle))
+
+    class Context:
+        def push(self):
+            DEVICE.log.append(("ctx_push",))
+
+        def pop(self):
+            DEVICE.log.append(("ctx_pop",))
+
+    class Device:
+        def __init__(self, index):
+            if index != 0:
+                raise Error(f"invalid device ordinal {index}")
+
+        def name(self):
+            return DEVICE_NAME
+
+        def compute_capability(self):
+            return COMPUTE_CAPABILITY
+
+        def retain_primary_context(self):
+            return Context()
+
+    def _host(arr):
+        if not isinstance(arr, np.ndarray):
+            raise Error("host side must be a numpy array")
+        return np.ascontiguousarray(arr)
+
+    def memcpy_htod_async(dest, src, stream=None):
+        src = _host(src)
+        DEVICE.htod(int(dest), src.ctypes.data, src.nbytes)
+        DEVICE.log.append(("memcpy_async", 1))
+
+    def memcpy_dtoh_async(dest, src, stream=None):
+        DEVICE.dtoh(dest.ctypes.data, int(src), dest.nbytes)
+        DEVICE.log.append(("memcpy_async", 2))
+
+    def memcpy_htod(dest, src):
+        src = _host(src)
+        DEVICE.htod(int(dest), src.ctypes.data, src.nbytes)
+
+    mod.init = lambda flags=0: None
+    mod.mem_alloc = DeviceAllocation
+    mod.pagelocked_empty = lambda shape, dtype, order="C", mem_flags=0: np.empty(shape, dtype, order)
+    mod.Stream, mod.Device, mod.Error = Stream, Device, Error
+    mod.memcpy_htod_async, mod.memcpy_dtoh_async, mod.memcpy_htod = memcpy_htod_async, memcpy_dtoh_async, memcpy_htod
+    return mod
+
+
+def cuda_modules(kind="cuda-python"):
+    """{module name: module} to put in sys.modules for one backend."""
+    if kind == "pycuda":
+        pkg = types.ModuleType("pycuda")
+        pkg.__path__ = []
+        driver = make_pycuda_driver()
+        pkg.driver = driver
+        return {"pycuda": pkg, "pycuda.driver": driver}
+    runtime = make_cudart()
+    cuda, bindings = types.ModuleType("cuda"), types.ModuleType("cuda.bindings")
+    cuda.__path__, bindings.__path__ = [], []
+    cuda.bindings, bindings.runtime = bindings, runtime
+    return {"cuda": cuda, "cuda.bindings": bindings, "cuda.bindings.runtime": runtime}
