@@ -14,8 +14,11 @@ setup(
     install_requires=["numpy", "opencv-python-headless", "onnx", "onnxruntime", "pyyaml", "tqdm"],
     extras_require={
         "torch": ["torch", "torch-pruning>=1.4"],  # install torch==2.13.0 first on CPU machines
-        "tf": ["tensorflow-cpu", "tf2onnx"],
+        "tf": ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0"],  # Keras export (pinned: tf2onnx lags TF releases)
+        "jetson": ["cuda-python"],  # device memory for the TensorRT runner when pycuda is absent
         "dev": ["pytest", "pycocotools", "matplotlib", "onnxscript"],
     },
-    entry_points={"console_scripts": ["build_engine=sdk.commands.build:main", "edge-sdk=sdk.cli:main"]},
+    entry_points={"console_scripts": ["build_engine=sdk.commands.build:main", "edge-sdk=sdk.cli:main",
+                                    "edge-jetson-doctor=deploy.jetson.doctor:main",
+                                    "edge-jetson-selftest=deploy.jetson.selftest:main"]},
 )

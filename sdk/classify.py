@@ -25,7 +25,6 @@ from .runners import load_runner
 
 RESIZE_MODES = ("center_crop", "stretch", "letterbox")
 OUTPUT_FORMATS = ("logits", "probs")
-EXTRA_KEYS = {"resize": "center_crop", "crop_fraction": 0.875}  # sdk.* keys ModelMetadata does not know (yet)
 
 
 def classify_metadata(names, imgsz, output_format="logits", channel_order="RGB", scale=1 / 255.0,
@@ -54,15 +53,8 @@ def set_classify_props(proto, meta, resize="center_crop", crop_fraction=0.875):
 
 
 def classify_extras(runner):
-    """The resize keys: from the metadata object when it has them, else from the ONNX file's props."""
-    extras = {k: getattr(runner.metadata, k) for k in EXTRA_KEYS if hasattr(runner.metadata, k)}
-    session = getattr(runner, "session", None)
-    if len(extras) < len(EXTRA_KEYS) and session is not None:
-        props = session.get_modelmeta().custom_metadata_map
-        for k in EXTRA_KEYS:
-            if k not in extras and "sdk." + k in props:
-                extras[k] = json.loads(props["sdk." + k])
-    return {**EXTRA_KEYS, **extras}
+    """How the runner's model wants frames resized (`sdk.resize`, `sdk.crop_fraction` in its metadata)."""
+    return {"resize": runner.metadata.resize, "crop_fraction": runner.metadata.crop_fraction}
 
 
 class ClassifyPreprocessor:

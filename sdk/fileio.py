@@ -7,6 +7,16 @@ from pathlib import Path
 from .errors import SDKError
 
 
+def _file_mode():
+    """What open() would give a new file (mkstemp makes 0600, which would hide outputs from other users)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+FILE_MODE = _file_mode()
+
+
 def ensure_parent(path, what="output"):
     """Create the parent folder of `path`, with a one-line error when it cannot be written."""
     parent = Path(path).expanduser().resolve().parent
@@ -27,6 +37,7 @@ def temp_beside(path, what="output", suffix=".part"):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=ensure_parent(path, what))
     os.close(fd)
+    os.chmod(tmp, FILE_MODE)
     return Path(tmp)
 
 

@@ -22,6 +22,9 @@ class ModelMetadata:
     # YOLO cfg layer indices per block ({"backbone": [...], "neck": [...], "head": [...]}); ONNX node names
     # carry the layer index as "model.N", so precision plans can select layers by block.
     blocks: dict = field(default_factory=dict)
+    # How a frame becomes the input: detectors letterbox; classifiers usually centre-crop (ImageNet) or stretch.
+    resize: str = "letterbox"
+    crop_fraction: float = 0.875  # centre crop: resize the short side to size / crop_fraction, then crop
 
     PREFIX = "sdk."
 

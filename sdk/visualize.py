@@ -23,10 +23,15 @@ def draw_detections(img, dets, thickness=2):
 
 
 def draw_overlay(img, lines):
-    """Status text (FPS, latency) in the top-left corner, readable on any background."""
-    y = 20
+    """Status text (FPS, latency) in the top-left corner on a dark box, readable on any background.
+
+    A box rather than a thick black outline: OpenCV 5 renders thick text with a different advance, so an
+    outline drawn under thin text no longer lines up with it.
+    """
+    y = 8
     for text in lines:
-        cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(img, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
-        y += 22
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.55, 1)
+        cv2.rectangle(img, (4, y), (12 + tw, y + th + base + 6), (0, 0, 0), -1)
+        cv2.putText(img, text, (8, y + th + 3), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (255, 255, 255), 1, cv2.LINE_AA)
+        y += th + base + 8
     return img

@@ -32,6 +32,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """2 shared cores: torch's second thread spin-waits on a busy machine (20x slower training seen here)."""
+    if "torch" not in sys.modules and importlib.util.find_spec("torch") is None:
+        yield  # the tests that need torch skip themselves
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def require_shared(path):
     if not Path(path).exists():
         pytest.fail(f"shared asset {path} is missing: these tests need ../shared beside the repository "

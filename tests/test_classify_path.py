@@ -14,20 +14,6 @@ from tests.conftest import assert_one_line_error, run_cli
 SIZE = 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """2 shared cores: torch's second thread spin-waits on a busy machine (20x slower training seen here)."""
-    try:
-        import torch
-    except ImportError:  # the tests that need torch skip themselves
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def crops(pennfudan, tmp_path_factory):
     return demo_crops(pennfudan, tmp_path_factory.mktemp("crops"))  # val crops: images never trained on

@@ -76,7 +76,7 @@ def test_bench_prints_table_and_json(onnx_model):
     r = json.loads(p.stdout.strip().splitlines()[-1])
     for k in ("model_p50_ms", "model_p95_ms", "model_fps", "e2e_p50_ms", "e2e_p95_ms", "e2e_fps"):
         assert r[k] > 0
-    assert r["e2e_p50_ms"] >= r["model_p50_ms"] * 0.8 and r["imgsz"] == [416, 416]
+    assert r["e2e_p50_ms"] >= r["model_p50_ms"] * 0.5 and r["imgsz"] == [416, 416]
     assert "| model only" in p.stdout and "| end-to-end" in p.stdout
 
 
@@ -105,3 +105,18 @@ def test_help_lists_commands_without_heavy_imports():
     code = BLOCK_TORCH + "from sdk.cli import main; main(['--help'])"
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert p.returncode == 0 and "export" in p.stdout and "eval" in p.stdout and "bench" in p.stdout
+
+
+def test_doctor_reports_the_cpu_fallback_and_jetson_checks(tmp_path):
+    r = run_cli("doctor")
+    assert r.returncode == 0, r.stderr
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    found = {c["check"]: c for c in report["checks"]}
+    assert report["backend"] == "onnxruntime" and not report["jetson"]
+    assert "CPUExecutionProvider" in found["onnxruntime providers"]["found"]
+    # A fake Jetson tree without TensorRT: the device checks run and the missing TensorRT fails the doctor.
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/nv_tegra_release").write_text("# R35 (release), REVISION: 3.1, GCID: 1, BOARD: t186ref\n")
+    r = run_cli("doctor", "--root", str(tmp_path))
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert r.returncode == 1 and report["jetson"] and "TensorRT (python)" in report["failed"]

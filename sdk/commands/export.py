@@ -17,6 +17,13 @@ def add_arguments(p):
     p.add_argument("--check-images", default=None,
                    help="images for the onnxruntime-vs-source parity check (default: a synthetic image)")
     p.add_argument("--check-count", type=int, default=8, help="images used for the parity check")
+    tf = p.add_argument_group("classifiers (--framework tf)")
+    tf.add_argument("--names", default=None, help="class names, comma-separated (default: labels.txt beside the "
+                                                   "model, else 0..n-1)")
+    tf.add_argument("--resize", choices=("stretch", "center_crop", "letterbox"), default=None,
+                    help="how frames become the input (default stretch, as Keras' image_dataset_from_directory)")
+    tf.add_argument("--scale", type=float, default=None,
+                    help="pixel scale the model expects (default 1/255; 1 when the model rescales itself)")
 
 
 def run(args):

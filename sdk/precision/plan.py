@@ -33,6 +33,17 @@ def layer_index(name):
     return int(m.group(1)) if m else None
 
 
+def block_of(name, blocks):
+    """The block ("backbone", "neck", "head") whose cfg layer indices include the layer `name`, else None."""
+    idx = layer_index(name)
+    if idx is None:
+        return None
+    for block, indices in (blocks or {}).items():
+        if idx in indices:
+            return block
+    return None
+
+
 @dataclass
 class LayerInfo:
     name: str

@@ -2,7 +2,7 @@
 model's 'sdk.blocks' metadata and the 'model.N' index in the node name."""
 from ..errors import SDKError
 from ..metadata import ModelMetadata
-from ..precision.plan import LayerInfo, layer_index
+from ..precision.plan import LayerInfo, block_of
 from .flops import model_flops
 
 # Ops that carry no computation worth a precision decision.
@@ -31,16 +31,6 @@ def check_float_model(model, path, what="--model"):
     found = sorted({n.op_type for n in model.graph.node if n.op_type in QUANTIZED_OPS})
     if found:
         raise SDKError(f"{what} {path}: already quantized (has {', '.join(found)}), expected an FP32 ONNX model")
-
-
-def block_of(name, blocks):
-    idx = layer_index(name)
-    if idx is None:
-        return None
-    for block, indices in (blocks or {}).items():
-        if idx in indices:
-            return block
-    return None
 
 
 def onnx_layers(model):

@@ -5,21 +5,11 @@ The ONNX parser names each TensorRT layer after its ONNX node ('/model.77/m.0/Co
 FLOPs (for 'heaviest' overrides) are computed from the ONNX graph for Conv nodes only, which is where YOLO's
 compute is; other layers count 0.
 """
-from ..precision import LayerInfo, layer_index
+from ..precision.plan import LayerInfo, block_of
 from .api import trt_dtype
 
 # Layers whose precision means nothing to set (weights, shapes, plumbing) are not offered to the plan.
 _SKIP_TYPES = {"CONSTANT", "SHAPE", "IDENTITY", "ASSERTION", "CONDITION", "FILL"}
-
-
-def block_of(name, blocks):
-    idx = layer_index(name)
-    if idx is None:
-        return None
-    for block, indices in (blocks or {}).items():
-        if idx in indices:
-            return block
-    return None
 
 
 def _type_name(layer):
