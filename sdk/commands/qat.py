@@ -1,0 +1,117 @@
+"""`python -m sdk qat`: quantization-aware training on the CPU -> a QAT checkpoint and an explicit Q/DQ ONNX
+(symmetric int8, zero point 0: what onnxruntime and TensorRT explicit quantization both run)."""
+from pathlib import Path
+
+from ..deps import require
+from ..errors import SDKError
+from .common import print_json_last, print_table
+
+
+def add_arguments(p):
+    p.add_argument("--weights", required=True,
+                   help="checkpoint: official YOLOv7 .pt or SDK checkpoint (pruned too); a QAT checkpoint keeps "
+                        "its activation ranges unless --recalibrate")
+    p.add_argument("--data", required=True, help="training data: YOLO images folder or dataset root, data yaml, "
+                                                 "COCO json or Pascal VOC folder")
+    p.add_argument("--split", default="train", help="split of --data to train on (dataset roots, yaml, VOC)")
+    p.add_argument("--val-data", default=None, help="validation data (default: --data with --val-split)")
+    p.add_argument("--val-split", default="val")
+    p.add_argument("--no-val", action="store_true", help="skip validation: export the final weights")
+    p.add_argument("-o", "--output", required=True, help="explicit Q/DQ ONNX to write")
+    p.add_argument("--out-dir", required=True, help="folder for the QAT checkpoints best.pt and last.pt")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--imgsz", type=int, default=416, help="training, calibration and export size")
+    p.add_argument("--lr", type=float, default=1e-4,
+                   help="initial learning rate (default 1e-4: 1 %% of the from-scratch lr0, the usual QAT choice; "
+                        "1e-3 made the model drift on 120 images, docs/qat.md)")
+    p.add_argument("--warmup-epochs", type=float, default=0.0,
+                   help="warm-up epochs (default 0: the official warm-up starts biases at lr 0.1)")
+    p.add_argument("--hyp", nargs="*", default=[], metavar="KEY=VALUE",
+                   help="override hyp.scratch.tiny values, e.g. mosaic=0.5 fliplr=0")
+    p.add_argument("--no-augment", action="store_true", help="plain letterbox, no mosaic/flip/HSV")
+    p.add_argument("--calib-images", type=int, default=32, help="training images for the activation ranges")
+    p.add_argument("--calib-method", choices=("percentile", "max"), default="percentile")
+    p.add_argument("--percentile", type=float, default=99.99, help="for --calib-method percentile")
+    p.add_argument("--recalibrate", action="store_true", help="re-calibrate a QAT checkpoint's ranges")
+    p.add_argument("--parity-images", type=int, default=4,
+                   help="val images run through torch and onnxruntime to check the export (0: skip)")
+    p.add_argument("--max-images", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--max-val-images", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def _check_args(args):
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
+                        ("--calib-images", args.calib_images)):
+        if value < 1:
+            raise SDKError(f"{flag}: got {value}, expected at least 1")
+    if args.parity_images < 0:
+        raise SDKError(f"--parity-images: got {args.parity_images}, expected 0 or more")
+    if args.lr <= 0:
+        raise SDKError(f"--lr: got {args.lr}, expected a positive learning rate")
+    if Path(args.output).suffix.lower() != ".onnx":
+        raise SDKError(f"--output {args.output}: got suffix '{Path(args.output).suffix or '(none)'}', "
+                       f"expected .onnx")
+    if not Path(args.weights).is_file():
+        raise SDKError(f"--weights {args.weights}: file not found, expected an official YOLOv7 .pt or an SDK "
+                       f"checkpoint")
+
+
+def run(args):
+    from .train import parse_hyp
+
+    _check_args(args)
+    hyp = parse_hyp(args.hyp)
+    torch = require("torch", "quantization-aware training")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from ..data.datasets import load_dataset
+    from ..quant import qat
+    from ..quant.qat_train import QATTrainer
+    from ..train.trainer import as_dataset
+
+    model, _, ranges = qat.load_qat_model(args.weights)
+    stride = int(max(model.stride))
+    if args.imgsz <= 0 or args.imgsz % stride:  # checked before calibration runs images at this size
+        raise SDKError(f"--imgsz: got {args.imgsz}, expected a positive multiple of the model stride {stride}")
+    names = list(model.names)
+    train_ds = as_dataset(load_dataset(args.data, names=names, split=args.split), "train", names, "--data",
+                          args.max_images)
+    val = None if args.no_val else (args.val_data or args.data)
+    val_ds = as_dataset(load_dataset(val, names=names, split=args.val_split), "val", names, "--val-data",
+                        args.max_val_images) if val else None
+    calib = {"method": args.calib_method, "images": args.calib_images, "seed": args.seed}
+    if args.calib_method == "percentile":
+        calib["percentile"] = args.percentile
+    if ranges is None or args.recalibrate:
+        qat.calibrate(model, qat.calibration_paths(train_ds, args.calib_images, args.seed), args.imgsz,
+                      args.calib_method, args.percentile)
+    else:
+        calib = {"from": str(args.weights)}
+    trainer = QATTrainer(model, train_ds, val_ds, epochs=args.epochs, batch_size=args.batch_size,
+                         imgsz=args.imgsz, lr=args.lr, hyp=hyp, out_dir=args.out_dir,
+                         warmup_epochs=args.warmup_epochs, seed=args.seed, augment=not args.no_augment,
+                         threads=args.threads)
+    res = trainer.fit()
+    best = trainer.best_model()
+    extra = {"calibration": calib, "epochs": args.epochs, "imgsz": args.imgsz, "weights": Path(args.weights).name}
+    _, report = qat.export_qat_onnx(best, args.output, args.imgsz, source=Path(args.weights).name, extra=extra)
+    parity_images = (val_ds or train_ds).image_paths()[:args.parity_images]
+    if parity_images:
+        report.update(qat.onnx_parity(best, args.output, parity_images, args.imgsz))
+
+    rows = [[r["epoch"], f"{r.get('train_loss', 0):.4f}", f"{r.get('map50', float('nan')):.4f}",
+             f"{r.get('map50_95', float('nan')):.4f}"] for r in res["history"]]
+    print_table(rows, ["epoch", "train loss", "mAP@.5 (torch QAT)", "mAP@.5:.95 (torch QAT)"])
+    print(f"QAT ONNX: {args.output} ({report['quantized_convs']}/{report['convs']} convs int8, "
+          f"{report['quantize_linear']} QuantizeLinear, zero points {report['zero_points']}); "
+          f"checkpoint: {res.get('best', '')}")
+    if parity_images:
+        print(f"onnxruntime vs torch on {len(parity_images)} images, boxes with score >= 0.25: centres within "
+              f"{report['max_centre_px_conf']:.3f} px, sizes within {100 * report['max_wh_rel_conf']:.1f} % "
+              f"({report['max_box_px_conf']:.2f} px; mean over all boxes {report['mean_box_px']:.4f} px), "
+              f"scores within {report['max_score_diff']:.4f}")
+    print_json_last({**res, "onnx": report, "calibration": calib})
+    return 0
