@@ -13,20 +13,6 @@ from sdk.models.checkpoint import load_checkpoint  # noqa: E402
 from sdk.train.augment import letterboxed, to_batch  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """2 shared cores: torch's second thread spin-waits on a busy machine (20x slower training seen here)."""
-    try:
-        import torch
-    except ImportError:  # the tests that need torch skip themselves
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def teacher(checkpoint):
     return load_checkpoint(checkpoint)[0]

@@ -9,20 +9,6 @@ from sdk.prune_schedule import (CubicSchedule, GradualPruning, cubic_scheduler, 
                                 sparsity_of)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """2 shared cores: torch's second thread spin-waits on a busy machine (20x slower training seen here)."""
-    try:
-        import torch
-    except ImportError:  # the tests that need torch skip themselves
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_cubic_formula_endpoints_and_shape():
     s = CubicSchedule(final=0.8, initial=0.1, begin_step=10, num_updates=4, frequency=5)
     assert s(0) == s(9) == pytest.approx(0.1)  # before t0: initial

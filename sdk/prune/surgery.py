@@ -44,6 +44,21 @@ def prune_channels(model, keep, imgsz=256):
     if unknown:
         raise SDKError(f"layer {unknown[0]}: not a prunable Conv layer, expected one of "
                        f"{', '.join(list(layers)[:5])}, ...")
+    # Torch-Pruning traces through autograd: frozen parameters (an EMA copy) must take part in the trace, and
+    # the parameters it rebuilds come back trainable, so restore each one's flag by name afterwards.
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    for p in model.parameters():
+        p.requires_grad_(True)
+    try:
+        _cut(model, layers, keep, imgsz)
+    finally:
+        for n, p in model.named_parameters():
+            p.requires_grad_(n not in frozen)
+    write_widths_to_cfg(model)
+    return model
+
+
+def _cut(model, layers, keep, imgsz):
     tp, dg = dependency_graph(model, imgsz)
     for name, idxs in keep.items():
         conv = layers[name].conv
@@ -59,8 +74,6 @@ def prune_channels(model, keep, imgsz=256):
         if not dg.check_pruning_group(group):
             raise SDKError(f"layer {name}: Torch-Pruning refused to cut {len(drop)} of {c} channels")
         group.prune()
-    write_widths_to_cfg(model)
-    return model
 
 
 def write_widths_to_cfg(model):

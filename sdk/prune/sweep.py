@@ -68,13 +68,13 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
             res = trainer.fit()
             pruned = trainer.best_model()
             row.update(best_epoch=res["best_epoch"], train_seconds=res["seconds"])
-        row.update(_export_and_score(pruned, val, out_dir / "onnx" / f"{name}.onnx", imgsz))
+        row.update(export_and_score(pruned, val, out_dir / "onnx" / f"{name}.onnx", imgsz))
         rows.append(row)
         # rows so far, so an interrupted sweep still leaves its numbers (latency comes at the end)
         write_text_atomic(out_dir / "prune_sweep.partial.json", json.dumps(rows, indent=1), "--out-dir")
         log(f"    params {row['params']:,}  GFLOPs {row['gflops']:.2f}  mAP@.5 {row['map50']:.3f} "
             f"(right after pruning {row['map50_pruned']:.3f})")
-    _bench(rows, bench_runs)
+    bench_rows(rows, bench_runs)
     settings = {"levels": levels, "criteria": list(criteria), "epochs": epochs, "batch_size": batch_size,
                 "imgsz": imgsz, "lr": lr, "warmup_epochs": warmup_epochs, "hyp": hyp or {}, "round_to": round_to,
                 "finetune_unpruned": finetune_unpruned,
@@ -84,7 +84,8 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
     return {"settings": settings, "rows": rows}
 
 
-def _export_and_score(model, val, onnx_path, imgsz):
+def export_and_score(model, val, onnx_path, imgsz):
+    """Export to ONNX and score on `val` through onnxruntime (the deployed path; conf 0.001, IoU 0.65)."""
     from ..detector import Detector
     from ..evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
     from ..export.onnx_export import export_onnx
@@ -97,7 +98,8 @@ def _export_and_score(model, val, onnx_path, imgsz):
             "onnx_mb": round(os.path.getsize(onnx_path) / 2**20, 3)}
 
 
-def _bench(rows, runs):
+def bench_rows(rows, runs):
+    """Latency of each row's ONNX, interleaved; speed-up relative to the row named 'unpruned' (or the first)."""
     import numpy as np
 
     from ..bench import interleaved_model_bench

@@ -20,7 +20,9 @@ Extension points (for distillation, gradual pruning, QAT):
   named floats are shown in the progress bar and averaged into the epoch history.
 - ``step_callbacks``: callables ``cb(trainer, step)`` run after every optimizer step (``step`` counts optimizer
   steps from 0 across epochs). ``trainer.model`` is the live model, ``trainer.ema.ema`` the EMA copy,
-  ``trainer.optimizer`` the optimizer, ``trainer.epoch`` the current epoch.
+  ``trainer.optimizer`` the optimizer, ``trainer.epoch`` the current epoch. A callback that changes the model's
+  structure (structured gradual pruning, `sdk.prune.gradual`) cuts ``trainer.ema.ema`` alike and calls
+  ``trainer.rebuild_optimizer()``.
 
 Usage::
 
@@ -129,6 +131,18 @@ class Trainer:
         for g in opt.param_groups:
             g["initial_lr"] = self.hyp["lr0"]
         return opt
+
+    def rebuild_optimizer(self):
+        """A fresh optimizer over the model's current parameters, keeping each group's learning rate and momentum.
+
+        For structural changes during training (pruning surgery replaces the pruned parameters): the old
+        optimizer would keep updating the old tensors. Momentum buffers start again from zero.
+        """
+        old = self.optimizer
+        self.optimizer = self._optimizer()
+        for new, prev in zip(self.optimizer.param_groups, old.param_groups):
+            new.update({k: prev[k] for k in ("lr", "momentum", "initial_lr") if k in prev})
+        return self.optimizer
 
     def _resume(self, path):
         from ..models.checkpoint import load_checkpoint
