@@ -70,7 +70,6 @@ def main(argv=None):
     args = parse_args(argv)
     import copy
 
-    import numpy as np
     import torch
 
     from sdk.bench import interleaved_model_bench

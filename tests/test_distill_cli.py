@@ -15,15 +15,6 @@ from sdk.train.augment import letterboxed, to_batch  # noqa: E402
 from .conftest import assert_one_line_error, run_cli  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """2 shared cores: torch's second thread spin-waits on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def teacher(checkpoint):
     return load_checkpoint(checkpoint)[0]

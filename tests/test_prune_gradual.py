@@ -17,14 +17,6 @@ from sdk.prune_schedule import cubic_sparsity  # noqa: E402
 from .conftest import assert_one_line_error, run_cli  # noqa: E402
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_schedule_for_spreads_the_events_over_the_budget():
     s = schedule_for(300, 0.5, updates=10, end=0.6)
     assert (s.begin_step, s.frequency, s.num_updates, s.end_step) == (0, 18, 10, 180)

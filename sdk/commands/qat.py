@@ -5,18 +5,14 @@ from pathlib import Path
 from ..deps import require
 from ..errors import SDKError
 from .common import print_json_last, print_table
+from .train import add_data_args
 
 
 def add_arguments(p):
     p.add_argument("--weights", required=True,
                    help="checkpoint: official YOLOv7 .pt or SDK checkpoint (pruned too); a QAT checkpoint keeps "
                         "its activation ranges unless --recalibrate")
-    p.add_argument("--data", required=True, help="training data: YOLO images folder or dataset root, data yaml, "
-                                                 "COCO json or Pascal VOC folder")
-    p.add_argument("--split", default="train", help="split of --data to train on (dataset roots, yaml, VOC)")
-    p.add_argument("--val-data", default=None, help="validation data (default: --data with --val-split)")
-    p.add_argument("--val-split", default="val")
-    p.add_argument("--no-val", action="store_true", help="skip validation: export the final weights")
+    add_data_args(p)  # --data/--split/--val-data/--val-split/--no-val/--max-images/--max-val-images, as train
     p.add_argument("-o", "--output", required=True, help="explicit Q/DQ ONNX to write")
     p.add_argument("--out-dir", required=True, help="folder for the QAT checkpoints best.pt and last.pt")
     p.add_argument("--epochs", type=int, default=5)
@@ -36,8 +32,6 @@ def add_arguments(p):
     p.add_argument("--recalibrate", action="store_true", help="re-calibrate a QAT checkpoint's ranges")
     p.add_argument("--parity-images", type=int, default=4,
                    help="val images run through torch and onnxruntime to check the export (0: skip)")
-    p.add_argument("--max-images", type=int, default=None, help="train on the first N images only")
-    p.add_argument("--max-val-images", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
 
