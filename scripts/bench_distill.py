@@ -13,33 +13,18 @@ import json
 from pathlib import Path
 
 from sdk.fileio import write_text_atomic
-from sdk.prune.runs import Recipe, curve, machine
+from sdk.prune.runs import add_recipe_args, curve, machine, recipe_from_args
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default="../shared/models/yolov7-tiny-pennfudan.pt", help="the unpruned teacher")
-    p.add_argument("--data", default="../shared/data/pennfudan")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--level", type=float, default=0.5)
-    p.add_argument("--criteria", default="fmc,l1")
-    p.add_argument("--imgsz", type=int, default=416)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--max-images", type=int, default=None, help="smoke runs: first N training images")
-    p.add_argument("--max-val-images", type=int, default=None)
-    p.add_argument("--stats-images", type=int, default=64)
+    add_recipe_args(p, weights_help="the unpruned teacher")
     p.add_argument("--kd-weights", default="0,1",
                    help="comma-separated distillation gains, one row each (0: plain fine-tune, no teacher)")
     p.add_argument("--cached-only", action="store_true", help="only rows whose runs are done: re-render the table")
-    p.add_argument("--work", default="/tmp/edge-prune-bench")
     p.add_argument("--docs-dir", default="docs/distill")
     args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    r = Recipe(args.weights, args.data, Path(args.work), args.epochs, args.level, args.imgsz, threads=args.threads,
-               max_images=args.max_images, max_val_images=args.max_val_images, stats_images=args.stats_images,
-               log=lambda m: print(m, flush=True), cached_only=args.cached_only)
+    r = recipe_from_args(args, cached_only=args.cached_only)
     base = r.unpruned()
     rows = [{"name": "unpruned", "criterion": "-", "kd": "-", "epochs": 0, **base, "map50_pruned": base["map50"]}]
     for crit in [c.strip() for c in args.criteria.split(",") if c.strip()]:

@@ -13,33 +13,18 @@ import json
 from pathlib import Path
 
 from sdk.fileio import write_text_atomic
-from sdk.prune.runs import Recipe, curve, machine
+from sdk.prune.runs import add_recipe_args, curve, machine, recipe_from_args
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--weights", default="../shared/models/yolov7-tiny-pennfudan.pt")
-    p.add_argument("--data", default="../shared/data/pennfudan")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--level", type=float, default=0.5)
-    p.add_argument("--criteria", default="fmc,l1")
+    add_recipe_args(p)
     p.add_argument("--updates", type=int, default=10, help="pruning events of the cubic schedule")
     p.add_argument("--end", type=float, default=0.6, help="last event, as a fraction of the fine-tune steps")
-    p.add_argument("--imgsz", type=int, default=416)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--max-images", type=int, default=None, help="smoke runs: first N training images")
-    p.add_argument("--max-val-images", type=int, default=None)
-    p.add_argument("--stats-images", type=int, default=64)
     p.add_argument("--bench-runs", type=int, default=30)
-    p.add_argument("--work", default="/tmp/edge-prune-bench")
     p.add_argument("--docs-dir", default="docs/gradual")
     args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
-    r = Recipe(args.weights, args.data, Path(args.work), args.epochs, args.level, args.imgsz, threads=args.threads,
-               max_images=args.max_images, max_val_images=args.max_val_images, stats_images=args.stats_images,
-               log=lambda m: print(m, flush=True))
+    r = recipe_from_args(args)
     rows = [{"name": "unpruned", "schedule": "-", **r.unpruned()}]
     events = {}
     for crit in [c.strip() for c in args.criteria.split(",") if c.strip()]:

@@ -35,6 +35,30 @@ def run_sdk(args, log_path):
     return json.loads(lines[-1])
 
 
+def add_recipe_args(p, weights_help=None):
+    """The command-line face of `Recipe`, shared by the table scripts (scripts/bench_distill.py, bench_gradual.py)."""
+    p.add_argument("--weights", default="../shared/models/yolov7-tiny-pennfudan.pt", help=weights_help)
+    p.add_argument("--data", default="../shared/data/pennfudan")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--level", type=float, default=0.5)
+    p.add_argument("--criteria", default="fmc,l1")
+    p.add_argument("--imgsz", type=int, default=416)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--max-images", type=int, default=None, help="smoke runs: first N training images")
+    p.add_argument("--max-val-images", type=int, default=None)
+    p.add_argument("--stats-images", type=int, default=64)
+    p.add_argument("--work", default="/tmp/edge-prune-bench", help="steps are kept here; reruns resume")
+
+
+def recipe_from_args(args, **kw):
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return Recipe(args.weights, args.data, Path(args.work), args.epochs, args.level, args.imgsz, threads=args.threads,
+                  max_images=args.max_images, max_val_images=args.max_val_images, stats_images=args.stats_images,
+                  log=lambda m: print(m, flush=True), **kw)
+
+
 @dataclass
 class Recipe:
     """What every row shares: data, input size, the fine-tune budget and recipe (as the prune sweep's)."""
