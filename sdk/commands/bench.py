@@ -10,6 +10,8 @@ def add_arguments(p):
     add_model_args(p)
     p.add_argument("--source", default=None, help="images for the end-to-end timing (default: a synthetic 768x432 "
                                                   "frame, the size of the shared videos)")
+    p.add_argument("--against", default=None, metavar="FP32_ONNX",
+                   help="an INT8 model's FP32 source: time both here (interleaved, spinning off) and say which is faster")
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--warmup", type=int, default=10)
 
@@ -26,9 +28,29 @@ def run(args):
             for k, v in (("model only", r["model"]), ("end-to-end", r["end_to_end"]))]
     print(f"{args.model} on {det.runner.describe()}, input {'x'.join(map(str, det.meta.imgsz))}, {args.runs} runs")
     print_table(rows, ["timing", "p50 ms", "p95 ms", "mean ms", "FPS"])
-    print_json_last({"model": args.model, "backend": det.runner.backend, "imgsz": list(det.meta.imgsz),
+    extra = speed_report(args, det, r["model"]["p50_ms"])
+    print_json_last({**extra, "model": args.model, "backend": det.runner.backend, "imgsz": list(det.meta.imgsz),
                      "model_p50_ms": r["model"]["p50_ms"], "model_p95_ms": r["model"]["p95_ms"],
                      "model_fps": r["model"]["fps"], "e2e_p50_ms": r["end_to_end"]["p50_ms"],
                      "e2e_p95_ms": r["end_to_end"]["p95_ms"], "e2e_fps": r["end_to_end"]["fps"],
                      "runs": args.runs})
     return 0
+
+
+def speed_report(args, det, model_p50_ms):
+    """Achieved GFLOP/s (how near the CPU's limit the model runs) and, for INT8, a measured verdict only."""
+    from ..quant.flops import model_gflops
+    from ..quant.speed import int8_verdict
+
+    out = {}
+    if str(args.model).endswith(".onnx"):
+        out["gflops"] = round(model_gflops(args.model), 3)
+        out["achieved_gflop_s"] = round(out["gflops"] / (model_p50_ms / 1e3), 1)
+        print(f"{out['gflops']:.2f} GFLOPs a frame -> {out['achieved_gflop_s']:.0f} GFLOP/s achieved (model only, p50)")
+    if args.against:
+        v = int8_verdict(args.model, args.against, threads=args.threads or 2, runs=min(args.runs, 60))
+        print(v["verdict"])
+        out["vs_fp32"] = v
+    elif det.meta.precision == "int8":
+        print("INT8 model: speed against FP32 not measured (give --against the FP32 .onnx to measure it here)")
+    return out

@@ -47,9 +47,13 @@ def run(args):
     report["calib_images"] = len(paths)
     src_mb = round(os.path.getsize(args.model) / 2**20, 2)
     print_table([[args.model, src_mb, args.output, report["size_mb"], report["int8_nodes"], report["layers"],
-                  config.method, config.activations, len(paths)]],
+                  config.method, report["int8_form"]["activations"], len(paths)]],
                 ["fp32 model", "MB", "int8 model", "MB", "int8 nodes", "layers", "calibration", "activations",
                  "images"])
+    form = report["int8_form"]
+    print(f"int8 form for {form['target']}: {form['activations']} activations, "
+          f"{'7-bit' if form['reduce_range'] else '8-bit'} weights ({form['kernel']}): {form['reason']}. Speed not "
+          f"measured here: python -m sdk bench --model {args.output} --against {args.model}", file=sys.stderr)
     print(f"plan: {plan.to_dict()}", file=sys.stderr)
     print_json_last(report)
     return 0

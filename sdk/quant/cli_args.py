@@ -1,6 +1,7 @@
 """Arguments shared by the quantize / sensitivity / partial / mixed / parity / overflow commands."""
 from ..errors import SDKError
 from ..precision.plan import PrecisionPlan
+from .cpu import TARGETS
 from .quantize import ACTIVATION_TYPES, DEFAULT_OP_TYPES, METHODS, QuantConfig
 
 
@@ -13,10 +14,13 @@ def add_calibration_args(p, required=True):
     p.add_argument("--calib-method", choices=METHODS, default="entropy",
                    help="activation ranges: entropy (KL thresholds as TensorRT; the most accurate here, a few "
                         "minutes on 2 cores), minmax (seconds) or percentile")
-    p.add_argument("--activations", choices=ACTIVATION_TYPES, default="u8",
-                   help="activation type: u8 (fast u8s8 kernels on x86) or s8 (symmetric, as TensorRT)")
+    p.add_argument("--activations", choices=ACTIVATION_TYPES, default="auto",
+                   help="activation type: auto (the fastest form for --for-cpu), u8 (fast u8s8 kernels on x86) or "
+                        "s8 (symmetric, as TensorRT)")
+    p.add_argument("--for-cpu", default="host", choices=("host", *TARGETS),
+                   help="produce the INT8 form for this CPU: host (read /proc/cpuinfo) or a named target")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
-    p.add_argument("--reduce-range", action="store_true",
+    p.add_argument("--reduce-range", action="store_true", default=None,
                    help="7-bit weights: no 16-bit saturation on AVX2 CPUs without VNNI (see 'overflow')")
     p.add_argument("--op-types", default=",".join(DEFAULT_OP_TYPES),
                    help=f"ONNX op types to quantize (default {','.join(DEFAULT_OP_TYPES)})")
@@ -37,7 +41,8 @@ def config_from_args(args):
     if not ops:
         raise SDKError(f"--op-types: got '{args.op_types}', expected op types such as Conv,MaxPool")
     return QuantConfig(method=args.calib_method, activations=args.activations, per_channel=not args.per_tensor,
-                       reduce_range=args.reduce_range, op_types=ops)
+                       reduce_range=args.reduce_range, op_types=ops,
+                       target=getattr(args, "for_cpu", "host"))
 
 
 def plan_from_args(args):

@@ -34,3 +34,15 @@ def model_flops(model):
     """{node name: FLOPs} for every node of an ONNX ModelProto (batch 1 when the batch is dynamic)."""
     shapes = tensor_shapes(model)
     return {n.name: node_flops(n, shapes) for n in model.graph.node}
+
+
+def model_gflops(path):
+    """GFLOPs of one inference of the ONNX model at `path` (its Conv/Gemm/MatMul multiply-adds x2 plus one per
+    output element elsewhere; an INT8 model's Quantize/DequantizeLinear nodes are not counted: the same arithmetic
+    as its FP32 source)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    flops = model_flops(model)
+    return sum(flops[n.name] for n in model.graph.node
+               if n.op_type not in ("QuantizeLinear", "DequantizeLinear")) / 1e9

@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from .layers import check_float_model, load_model, metadata_of, onnx_layers
 
 METHODS = ("entropy", "minmax", "percentile")
 ENTROPY_BINS = 512
-ACTIVATION_TYPES = ("u8", "s8")
+ACTIVATION_TYPES = ("auto", "u8", "s8")
 # Conv carries the arithmetic; quantizing LeakyRelu/MaxPool/Concat/Resize too lets int8 tensors flow between
 # convs, so onnxruntime's QDQ fusion drops the Dequantize->Quantize pairs around them (scripts/bench_int8.py:
 # 2.2-2.5x the official FP32 against 1.7x for Conv-only u8s8, docs/int8.md).
@@ -29,21 +30,48 @@ DEFAULT_OP_TYPES = ("Conv", "LeakyRelu", "MaxPool", "Concat", "Resize")
 @dataclass
 class QuantConfig:
     method: str = "entropy"
-    activations: str = "u8"
+    activations: str = "auto"  # auto: the fastest form for `target` (sdk.quant.cpu.choose_form)
     per_channel: bool = True
-    reduce_range: bool = False
+    reduce_range: bool = None  # None: as the form for `target` chooses (7-bit weights on x86 without VNNI)
+    target: str = "host"  # the CPU the model is produced for: 'host' or a name in sdk.quant.cpu.TARGETS
     op_types: tuple = DEFAULT_OP_TYPES
     fmt: str = "qdq"  # qdq | qoperator (the latter only for baselines: it cannot carry a mixed plan to TensorRT)
     percentile: float = 99.999
+    # Concat inputs and output share one scale, so onnxruntime's QLinearConcat is a plain copy instead of a
+    # requantizing lookup per input (its inputs' ranges widen to the union: measured cost in docs/int8.md)
+    share_concat_scales: bool = True
+    # LeakyRelu(0.1) approximated by Relu so the conv's requantization absorbs it (the u8 output clamps at the
+    # zero point) and the lookup-table op disappears. NOT exact: the negative side (x < 0 -> 0.1 x) is lost.
+    leaky_as_relu: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise SDKError(f"--calib-method: got '{self.method}', expected one of {', '.join(METHODS)}")
         if self.activations not in ACTIVATION_TYPES:
-            raise SDKError(f"--activations: got '{self.activations}', expected u8 or s8")
+            raise SDKError(f"--activations: got '{self.activations}', expected auto, u8 or s8")
         if self.fmt not in ("qdq", "qoperator"):
             raise SDKError(f"quantization format: got '{self.fmt}', expected qdq or qoperator")
+
+    def form(self):
+        """The Int8Form quantize produces: the target CPU's choice, with explicit activations / reduce_range kept
+        (and said so in the reason)."""
+        from dataclasses import replace
+
+        from .cpu import form_for
+
+        form, _ = form_for(self.target)
+        given = []
+        if self.activations != "auto" and self.activations != form.activations:
+            given.append(f"activations {self.activations}")
+        if self.reduce_range is not None and self.reduce_range != form.reduce_range:
+            given.append(f"reduce_range {self.reduce_range}")
+        if not given:
+            return form
+        return replace(form, activations=self.activations if self.activations != "auto" else form.activations,
+                       reduce_range=form.reduce_range if self.reduce_range is None else self.reduce_range,
+                       reason=f"{', '.join(given)} as asked (the choice for this CPU would be "
+                              f"{form.activations}{', 7-bit weights' if form.reduce_range else ''}: {form.reason})")
 
 
 def _q():
@@ -135,19 +163,23 @@ def quantize(model_path, output, ranges_cache, plan=None, config=None, method=No
     if not int8:
         raise SDKError(f"precision plan {plan.to_dict()}: selects no quantizable layer "
                        f"({', '.join(config.op_types)}), expected at least one int8 layer")
-    act = q.QuantType.QUInt8 if config.activations == "u8" else q.QuantType.QInt8
+    form = config.form()
+    act = q.QuantType.QUInt8 if form.activations == "u8" else q.QuantType.QInt8
     fmt = q.QuantFormat.QDQ if config.fmt == "qdq" else q.QuantFormat.QOperator
     logging.getLogger().setLevel(logging.ERROR)
-    with atomic_path(output, "INT8 ONNX output", suffix=".onnx") as tmp:
-        q.quantize_static(str(model_path), str(tmp), None, quant_format=fmt, op_types_to_quantize=list(config.op_types),
-                          per_channel=config.per_channel, reduce_range=config.reduce_range, activation_type=act,
+    with tempfile.TemporaryDirectory(prefix="sdk-quant-") as work, \
+            atomic_path(output, "INT8 ONNX output", suffix=".onnx") as tmp:
+        src, cache = prepare_graph(model_path, ranges_cache, model, int8, config, work)
+        q.quantize_static(src, str(tmp), None, quant_format=fmt, op_types_to_quantize=list(config.op_types),
+                          per_channel=config.per_channel, reduce_range=form.reduce_range, activation_type=act,
                           weight_type=q.QuantType.QInt8, nodes_to_quantize=int8,
-                          calibrate_method=_method(q, config.method), calibration_cache_path=str(ranges_cache),
+                          calibrate_method=_method(q, config.method), calibration_cache_path=cache,
                           extra_options=dict(config.extra))
-        _stamp_metadata(tmp, model, plan, config, int8, extra_metadata)
+        _stamp_metadata(tmp, model, plan, config, int8, {"int8_form": form.to_dict(), **(extra_metadata or {})})
     counts = precision_counts(resolved)
     return {"output": str(output), "size_mb": round(os.path.getsize(output) / 2**20, 2), "int8_nodes": len(int8),
-            "layers": len(layers), "plan_precisions": counts, "config": _config_json(config), "plan": plan.to_dict()}
+            "layers": len(layers), "plan_precisions": counts, "config": _config_json(config), "plan": plan.to_dict(),
+            "int8_form": form.to_dict()}
 
 
 def _config_json(config):
@@ -169,3 +201,68 @@ def _stamp_metadata(path, source_model, plan, config, int8, extra):
     for k, v in props.items():
         m.metadata_props.add(key=k, value=v)
     onnx.save(m, str(path))
+
+
+def prepare_graph(model_path, ranges_cache, model, int8, config, work):
+    """The float graph and range cache quantize_static reads, after the graph-level options of `config`:
+    `leaky_as_relu` rewrites the int8 LeakyRelus in a copy of the model (quantize_static folds a Relu after a
+    Conv into the conv's output range), `share_concat_scales` widens ranges so each int8 Concat's inputs and
+    output share one. Returns (model path, range cache path), the originals when nothing changes."""
+    q = _q()
+    data = q.load_tensors_data(str(ranges_cache))
+    ranges = tensor_ranges(data)
+    selected = set(int8)
+    changed = {}
+    if config.leaky_as_relu:
+        import onnx
+
+        model = onnx.load(str(model_path))  # a private copy: the caller's proto stays as read
+        for node in model.graph.node:
+            if node.op_type == "LeakyRelu" and node.name in selected:
+                node.op_type = "Relu"
+                del node.attribute[:]
+                low, high = ranges[node.output[0]]
+                changed[node.output[0]] = (0.0, high)
+        model_path = os.path.join(work, "relu.onnx")
+        onnx.save(model, model_path)
+    if config.share_concat_scales:
+        changed.update(shared_concat_ranges(model, {**ranges, **changed}, selected))
+    if not changed:
+        return str(model_path), str(ranges_cache)
+    import numpy as np
+
+    for name, (low, high) in changed.items():
+        data.data[name] = q.TensorData(lowest=np.float32(low), highest=np.float32(high))
+    cache = os.path.join(work, "ranges.json")
+    q.save_tensors_data(data, cache)
+    return str(model_path), cache
+
+
+def shared_concat_ranges(model, ranges, selected):
+    """{tensor: (low, high)}: every tensor joined by a selected Concat (its inputs and output, transitively) gets
+    the union of their ranges. One scale per group makes the quantized concat a copy; the price is a coarser
+    scale on an input whose own range was narrower."""
+    parent = {}
+
+    def find(t):
+        while parent.setdefault(t, t) != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+
+    for node in model.graph.node:
+        # MaxPool and Resize keep their input's scale in onnxruntime's QDQ form: they join the group too
+        if node.name in selected and node.op_type in ("Concat", "MaxPool", "Resize"):
+            tensors = [t for t in [*node.input[:1 if node.op_type != "Concat" else None], *node.output]
+                       if t in ranges]
+            for t in tensors[1:]:
+                parent[find(t)] = find(tensors[0])
+    groups = {}
+    for t in parent:
+        groups.setdefault(find(t), []).append(t)
+    out = {}
+    for members in groups.values():
+        low = min(ranges[t][0] for t in members)
+        high = max(ranges[t][1] for t in members)
+        out.update({t: (low, high) for t in members})
+    return out
