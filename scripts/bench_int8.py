@@ -11,8 +11,14 @@ one pre/post-processing scores every row; the graphs are untouched.
 
     python -m scripts.bench_int8 [--calib-count 32] [--runs 40] [--threads 2] [--out docs/int8_bench.json]
 
-Prints one table (ms p50, speed vs baseline FP32, mAP@.5, mAP@.5:.95, MB) and the CPU's SIMD flags; the last
-line is JSON. Absolute times depend on the machine and on other load: compare the ratios within one run.
+SDK rows: FP32; INT8 with minmax and entropy calibration in the form `quantize` picks for this CPU (shared
+Concat scales); the steps behind it (Concat scales separate as before; LeakyRelu approximated as Relu, not a
+default); and the forms chosen for other CPUs (x86 AVX2 without VNNI, ARM64), timed here to show why the form
+depends on the CPU. Timing: every model in one process, one call each in turn, onnxruntime intra-op spinning
+disabled (with spinning on, idle sessions' threads steal the cores: times 2-3x high, ratios distorted).
+Prints one table (ms p50, speed vs baseline FP32, achieved GFLOP/s, mAP@.5, mAP@.5:.95, MB, per-step gain) and
+the machine; the last line is JSON. Absolute times depend on the machine and on other load: compare the ratios
+within one run.
 """
 import argparse
 import json
@@ -102,7 +108,6 @@ def main(argv=None):
     import logging
 
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
-    from sdk.bench import interleaved_model_bench
     from sdk.data.datasets import load_dataset
     from sdk.detector import Detector
     from sdk.evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
@@ -110,8 +115,11 @@ def main(argv=None):
     from sdk.fileio import write_text_atomic
     from sdk.models.checkpoint import load_checkpoint
     from sdk.quant.layers import load_model, metadata_of
-    from sdk.quant.overflow import cpu_flags, int8_kernel
+    from sdk.quant.overflow import cpu_flags
+    from sdk.quant.cpu import form_for, machine_line
+    from sdk.quant.flops import model_gflops
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
+    from sdk.quant.speed import interleaved_ms, timing_session
     from sdk.runners.onnxruntime import OnnxRuntimeRunner
 
     import numpy as np
@@ -136,29 +144,51 @@ def main(argv=None):
                            ("qop_u8s8", "official + quantize_static QOperator u8s8")):
         models[label] = baseline_quantize(base13, str(d / f"official_{variant}.onnx"), reader, variant)
     models["SDK FP32"] = sdk_fp32
+    steps = {}  # label -> what changed against the row before it (the per-step gains of docs/int8.md)
     for method in ("minmax", "entropy"):
         reader.rewind()
         cache = str(d / f"ranges_{method}.json")
         calibrate(sdk_fp32, reader, method, cache)
-        out = str(d / f"sdk_int8_{method}.onnx")
-        quantize(sdk_fp32, out, cache, config=QuantConfig(method=method))
-        models[f"SDK INT8 ({method}, plan: all int8, decode float)"] = out
+        variants = {f"SDK INT8 ({method}, default for this CPU)": QuantConfig(method=method)}
+        if method == "entropy":
+            variants = {
+                "SDK INT8 (entropy, Concat scales separate: the previous default)":
+                    QuantConfig(method=method, share_concat_scales=False),
+                **variants,
+                "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": QuantConfig(method=method, leaky_as_relu=True),
+                **{f"SDK INT8 (entropy, form for {t}: {form_for(t)[0].activations} activations"
+                   f"{', 7-bit weights' if form_for(t)[0].reduce_range else ''})": QuantConfig(method=method, target=t)
+                   for t in ("x86-avx2", "arm64-dotprod")},
+            }
+        for label, config in variants.items():
+            out = str(d / f"sdk_int8_{len(models)}.onnx")
+            quantize(sdk_fp32, out, cache, config=config)
+            models[label] = out
+    steps = {"SDK INT8 (entropy, default for this CPU)": "SDK INT8 (entropy, Concat scales separate: the previous default)",
+             "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": "SDK INT8 (entropy, default for this CPU)"}
 
     ds = load_dataset(args.data, names=meta.names)
-    runners = {k: OnnxRuntimeRunner(v, threads=args.threads).load() for k, v in models.items()}
     rows = []
-    for label, runner in runners.items():
-        r = evaluate(Detector(None, runner=runner, conf=EVAL_CONF, iou=EVAL_IOU), ds, progress=False)
+    for label, path in models.items():
+        with OnnxRuntimeRunner(path, threads=args.threads) as runner:
+            r = evaluate(Detector(None, runner=runner, conf=EVAL_CONF, iou=EVAL_IOU), ds, progress=False)
         rows.append({"model": label, "map50": r["map50"], "map50_95": r["map50_95"],
-                     "size_mb": round(os.path.getsize(models[label]) / 2**20, 2)})
+                     "size_mb": round(os.path.getsize(path) / 2**20, 2), "gflops": round(model_gflops(path), 3)})
         print(f"scored {label}: mAP@.5 {r['map50']:.4f}", file=sys.stderr, flush=True)
-    x = np.random.default_rng(0).random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
-    timing = interleaved_model_bench({k: (r, x) for k, r in runners.items()}, runs=args.runs, rounds=5)
-    base_ms = timing["official export.py FP32"]["p50_ms"]
+    # Timing: one call of each model in turn, onnxruntime spinning disabled (sdk.quant.speed): with spinning on,
+    # the idle sessions' threads take the cores from the one being timed.
+    times = interleaved_ms({k: timing_session(v, args.threads) for k, v in models.items()}, runs=args.runs)
+    base_ms = float(np.percentile(times["official export.py FP32"], 50))
     baselines = [r for r in rows if r["model"].startswith("official")]
     for r in rows:
-        r["ms_p50"] = timing[r["model"]]["p50_ms"]
+        r["ms_p50"] = float(np.percentile(times[r["model"]], 50))
         r["speed_vs_baseline_fp32"] = base_ms / r["ms_p50"]
+        r["gflop_s"] = r["gflops"] / (r["ms_p50"] / 1e3)
+    by_name = {r["model"]: r for r in rows}
+    for label, before in steps.items():
+        r, b = by_name[label], by_name[before]
+        r["step_gain"] = b["ms_p50"] / r["ms_p50"]
+        r["step_map50_pt"] = (r["map50"] - b["map50"]) * 100
     for r in rows:
         if r["model"].startswith("SDK INT8"):
             r["beats_every_baseline"] = all(r["ms_p50"] < b["ms_p50"] and r["map50"] >= b["map50"] for b in baselines)
@@ -166,22 +196,24 @@ def main(argv=None):
     flags = cpu_flags()
     from sdk.commands.common import print_json_last, print_table
 
-    print_table([[r["model"], f"{r['ms_p50']:.1f}", f"{r['speed_vs_baseline_fp32']:.2f}x", f"{r['map50']:.4f}",
-                  f"{r['map50_95']:.4f}", r["size_mb"],
-                  {True: "yes", False: "no"}.get(r.get("beats_every_baseline"), "")] for r in rows],
-                ["model", "ms p50", "speed vs official FP32", "mAP@.5", "mAP@.5:.95", "MB",
-                 "beats every baseline (speed and mAP@.5)"])
+    print_table([[r["model"], f"{r['ms_p50']:.1f}", f"{r['speed_vs_baseline_fp32']:.2f}x", f"{r['gflop_s']:.0f}",
+                  f"{r['map50']:.4f}", f"{r['map50_95']:.4f}", r["size_mb"],
+                  {True: "yes", False: "no"}.get(r.get("beats_every_baseline"), ""),
+                  f"{r['step_gain']:.2f}x / {r['step_map50_pt']:+.1f} pt" if "step_gain" in r else ""] for r in rows],
+                ["model", "ms p50", "speed vs official FP32", "GFLOP/s", "mAP@.5", "mAP@.5:.95", "MB",
+                 "beats every baseline (speed and mAP@.5)", "step: speed / mAP@.5 vs the row it changes"])
     import platform
 
     cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    print(f"machine: {cpu}, {os.cpu_count()} cores, onnxruntime CPU {args.threads} threads; SIMD flags: "
-          f"{' '.join(flags)}; int8 kernel: {int8_kernel(flags)}; {len(ds)} val images, {len(paths)} calib images")
+    print(f"machine: {machine_line(args.threads)}; {len(ds)} val images, {len(paths)} calib images; "
+          f"timing: {args.runs} calls per model, one model at a time in turn, spinning off; load average "
+          f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())}")
     result = {"rows": rows, "cpu": cpu, "cpu_flags": flags, "threads": args.threads, "runs": args.runs,
+              "timing": "interleaved one call at a time, session.intra_op.allow_spinning=0",
+              "machine": machine_line(args.threads), "load_avg": list(os.getloadavg()),
               "calib_images": len(paths), "val_images": len(ds), "python": platform.python_version()}
     if args.out:
         write_text_atomic(args.out, json.dumps(result, indent=1), "--out")
-    for r in runners.values():
-        r.close()
     tmp.cleanup()
     print_json_last(result)
     return 0

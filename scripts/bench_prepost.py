@@ -1,6 +1,6 @@
 """Where a frame's time goes outside the network, before and after the pre/post-processing rewrite, in ONE run.
 
-    python scripts/bench_prepost.py [--model m.onnx] [--runs 60] [--threads 2] [--out prepost.json]
+    python -m scripts.bench_prepost [--model m.onnx] [--runs 60] [--threads 2] [--out prepost.json]
 
 Frames: the shared person video (768x432), the same frames upscaled to 1920x1080 (the INTER_AREA shrink path of
 a large camera frame) and the Penn-Fudan val images. For each set, interleaved one call at a time on one onnxruntime

@@ -1,0 +1,175 @@
+"""Pruning + INT8 together (the 'all combined' row): prune by feature-map clustering, fine-tune, quantize, against
+the unpruned FP32 model and the official export.py FP32, all timed in ONE run.
+
+    python -m scripts.bench_combined [--levels 0.3,0.5,0.7] [--epochs 20] [--calib-method entropy] [--runs 40]
+                                      [--work /tmp/edge-prune-bench] [--docs-dir docs/pruning/combined]
+
+The chain per level is what a user runs, one SDK command each (kept in --work, so a rerun resumes):
+  python -m sdk prune --criterion fmc --level L --data ...   (BatchNorm re-estimated on 64 training images)
+  python -m sdk train --weights pruned.pt --epochs E ...     (batch 8, lr0 0.01, 1 warm-up epoch, cosine, EMA,
+                                                             mosaic=0, seed 0: the recipe of docs/pruning.md)
+  python -m sdk export, then python -m sdk quantize (the default form for this CPU, 32 calibration images, seed 0)
+Rows: official export.py FP32 (the speed reference), unpruned SDK FP32 and INT8, and per level FP32 and INT8.
+Latency: onnxruntime CPU, batch 1, 416, model only, sessions timed one call each in turn with intra-op spinning
+disabled (sdk.quant.speed). mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap
+over the val images (200 resamples, seed 0) for the noise of a 30-image split. Writes <docs-dir>/combined.md
+and .json; the last stdout line is JSON.
+"""
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared"))
+
+
+def score(path, val):
+    """mAP@.5 and mAP@.5:.95 on `val` through onnxruntime (what `sdk eval` reports), plus the spread of mAP@.5
+    over 200 bootstrap resamples of the val images (seed 0): the noise of a small split."""
+    import types
+
+    import numpy as np
+
+    from sdk.detector import Detector
+    from sdk.evaluation.evaluate import EVAL_CONF, EVAL_IOU, class_mapping, run_predictions, score_predictions
+
+    with Detector(str(path), backend="ort", conf=EVAL_CONF, iou=EVAL_IOU, threads=2) as det:
+        preds = run_predictions(det, val, class_mapping(list(det.names), val), progress=False)
+    r = score_predictions(val, preds)
+    rng = np.random.default_rng(0)
+    boot = []
+    for _ in range(200):
+        idx = rng.integers(0, len(val), len(val))
+        sub = types.SimpleNamespace(samples=[val.samples[i] for i in idx], names=val.names)
+        boot.append(score_predictions(sub, [preds[i] for i in idx])["map50"])
+    return {"map50": round(r["map50"], 4), "map50_95": round(r["map50_95"], 4),
+            "map50_boot_std": round(float(np.std(boot)), 4)}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
+    p.add_argument("--data", default=str(SHARED / "data" / "pennfudan"))
+    p.add_argument("--levels", default="0.3,0.5,0.7")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--calib-method", default="entropy", choices=("entropy", "minmax", "percentile"))
+    p.add_argument("--calib-count", type=int, default=32)
+    p.add_argument("--runs", type=int, default=40)
+    p.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads for timing")
+    p.add_argument("--train-threads", type=int, default=1, help="torch threads for pruning and fine-tuning")
+    p.add_argument("--work", default="/tmp/edge-prune-bench")
+    p.add_argument("--docs-dir", default="docs/pruning/combined")
+    args = p.parse_args(argv)
+
+    import torch
+
+    from calibrators.data_reader import ImageCalibrationReader, calibration_images
+    from sdk.fileio import write_text_atomic
+    from sdk.prune.runs import Recipe
+    from sdk.quant.cpu import machine_line, read_cpu, choose_form
+    from sdk.quant.flops import model_gflops
+    from sdk.quant.layers import load_model, metadata_of
+    from sdk.quant.quantize import QuantConfig, calibrate, quantize
+    from sdk.quant.speed import interleaved_ms, timing_session
+    from scripts.bench_int8 import export_official_style
+
+    import numpy as np
+
+    torch.set_num_threads(args.train_threads)
+    levels = [float(v) for v in args.levels.split(",") if v.strip()]
+    work = Path(args.work)
+    log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    recipes = {lv: Recipe(args.weights, args.data, work, args.epochs, lv, threads=args.train_threads, log=log)
+               for lv in levels}
+    first = recipes[levels[0]]
+    base = first.unpruned()
+    val = first.val()
+    tmp = tempfile.TemporaryDirectory(prefix="bench-combined-")
+    d = Path(tmp.name)
+    calib = calibration_images(str(Path(args.data) / "images" / "train"), args.calib_count, 0, "--calib")
+
+    def int8_of(fp32, name):
+        out = work / "int8" / f"{name}-{args.calib_method}.onnx"
+        if not out.is_file():
+            log(f"{name}: calibrating ({args.calib_method}) and quantizing")
+            out.parent.mkdir(parents=True, exist_ok=True)
+            reader = ImageCalibrationReader(calib, metadata_of(load_model(fp32)), progress=False)
+            cache = str(d / f"{name}.json")
+            calibrate(fp32, reader, args.calib_method, cache)
+            quantize(fp32, out, cache, config=QuantConfig(method=args.calib_method))
+        return str(out)
+
+    props = {pp.key: pp.value for pp in load_model(base["onnx"]).metadata_props}
+    official = export_official_style(args.weights, str(d / "official_fp32.onnx"), 416, props)
+    models = {"official export.py FP32": (official, base["params"], 0.0),
+              "unpruned SDK FP32": (base["onnx"], base["params"], 0.0),
+              "unpruned SDK INT8": (int8_of(base["onnx"], "unpruned"), base["params"], 0.0)}
+    train_info = {}
+    for lv, r in recipes.items():
+        ft = r.finetune("fmc")
+        name = f"fmc-{int(round(lv * 100))}"
+        onnx_fp32 = ft["score"]["onnx"]
+        models[f"{name} FP32"] = (onnx_fp32, ft["score"]["params"], lv)
+        models[f"{name} INT8"] = (int8_of(onnx_fp32, name), ft["score"]["params"], lv)
+        hist = ft["finetune"]["history"]
+        train_info[name] = {"best_epoch": ft["finetune"]["best_epoch"], "last_map50": hist[-1].get("map50"),
+                            "train_min": round(ft["finetune"]["seconds"] / 60, 1),
+                            "before_finetune_map50": r.oneshot("fmc")["before_finetune"]["map50"]}
+
+    rows = []
+    for label, (path, params, lv) in models.items():
+        log(f"scoring {label}")
+        rows.append({"model": label, "level": lv, "params": params, "gflops": round(model_gflops(path), 3),
+                     "mb": round(os.path.getsize(path) / 2**20, 2), **score(path, val)})
+    log(f"timing {len(models)} models, {args.runs} interleaved calls each, spinning off")
+    times = interleaved_ms({k: timing_session(v[0], args.threads) for k, v in models.items()}, args.runs)
+    p50 = {k: float(np.percentile(v, 50)) for k, v in times.items()}
+    for r in rows:
+        r["ms_p50"] = round(p50[r["model"]], 2)
+        r["speed_vs_official_fp32"] = round(p50["official export.py FP32"] / p50[r["model"]], 2)
+        r["speed_vs_unpruned_fp32"] = round(p50["unpruned SDK FP32"] / p50[r["model"]], 2)
+        r["map50_vs_official_pt"] = round((r["map50"] - rows[0]["map50"]) * 100, 1)
+    form = choose_form(read_cpu())
+    result = {"rows": rows, "training": train_info, "epochs": args.epochs, "calib_method": args.calib_method,
+              "calib_images": len(calib), "runs": args.runs, "threads": args.threads, "int8_form": form.to_dict(),
+              "machine": machine_line(args.threads), "load_avg": list(os.getloadavg())}
+    write(result, Path(args.docs_dir))
+    tmp.cleanup()
+    print(json.dumps(result))
+    return 0
+
+
+def write(result, docs_dir):
+    from sdk.fileio import write_text_atomic
+
+    head = ["model", "level", "params", "GFLOPs @416", "MB", "ms p50", "speed vs official FP32",
+            "speed vs unpruned FP32", "mAP@.5 (bootstrap std)", "mAP@.5:.95", "mAP@.5 vs official"]
+    lines = [f"Pruning (FMC, {result['epochs']}-epoch fine-tune) + INT8 ({result['calib_method']} calibration, "
+             f"{result['calib_images']} images, form {result['int8_form']['activations']} activations / "
+             f"{'7' if result['int8_form']['reduce_range'] else '8'}-bit weights for this CPU). "
+             f"{result['runs']} interleaved calls per model, spinning off, {result['threads']} threads. "
+             f"Machine: {result['machine']}; load average at the end "
+             f"{' / '.join(f'{v:.1f}' for v in result['load_avg'])} (shared with other jobs).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result["rows"]:
+        lines.append("| " + " | ".join(str(v) for v in [
+            r["model"], f"{r['level']:.0%}", f"{r['params']:,}", f"{r['gflops']:.2f}", r["mb"], f"{r['ms_p50']:.1f}",
+            f"{r['speed_vs_official_fp32']:.2f}x", f"{r['speed_vs_unpruned_fp32']:.2f}x",
+            f"{r['map50']:.4f} ({r['map50_boot_std']:.3f})", f"{r['map50_95']:.4f}",
+            f"{r['map50_vs_official_pt']:+.1f} pt"]) + " |")
+    lines += ["", "| pruned model | mAP@.5 before fine-tune | best epoch | last-epoch mAP@.5 | train min |",
+              "|---|---|---|---|---|"]
+    for name, t in result["training"].items():
+        lines.append(f"| {name} | {t['before_finetune_map50']:.3f} | {t['best_epoch']} | {t['last_map50']:.3f} | "
+                     f"{t['train_min']} |")
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(docs_dir / "combined.md", "\n".join(lines) + "\n", "docs")
+    write_text_atomic(docs_dir / "combined.json", json.dumps(result, indent=1), "docs")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

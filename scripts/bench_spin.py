@@ -1,0 +1,98 @@
+"""What onnxruntime's spinning costs the camera pipeline: the same pipeline with intra-op spinning on (the
+onnxruntime default) and off, alternating rounds in ONE run.
+
+    python -m scripts.bench_spin [--model m.onnx] [--frames 40] [--rounds 6] [--threads 0]
+
+The pipeline (sdk.video.pipeline) runs capture, prepare and render threads beside the inference call; on a
+2-core machine onnxruntime's intra-op threads, which spin after each run by default, compete with them. Each
+round runs the full pipeline (decode, letterbox, inference, NMS, drawing, JSON-lines sink) on the shared person
+video, once per setting, the order alternating; reported: end-to-end FPS, p50 latency and the model's own FPS
+inside the pipeline, medians over rounds, and the median of the paired per-round FPS ratios. --threads 0 keeps
+onnxruntime's default thread count (what the pipeline uses). Without --model it exports the shared checkpoint at
+416. The last line is JSON.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared"))
+
+
+def runner(path, threads, spinning):
+    """The SDK's onnxruntime runner; with spinning off, its session re-made with the one config entry changed."""
+    from sdk.runners.onnxruntime import OnnxRuntimeRunner, session_options
+
+    r = OnnxRuntimeRunner(path, threads=threads or None).load()
+    if not spinning:
+        import onnxruntime as ort
+
+        so = session_options(r.threads)
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        r.session = ort.InferenceSession(r.path, sess_options=so, providers=r.session.get_providers())
+    return r
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None)
+    p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
+    p.add_argument("--video", default=str(SHARED / "data" / "videos" / "one-by-one-person-detection.mp4"))
+    p.add_argument("--frames", type=int, default=40)
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--start", type=int, default=240)
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
+    args = p.parse_args(argv)
+
+    from scripts.bench_pipeline import pipeline_round
+    from sdk.detector import Detector
+    from sdk.quant.cpu import machine_line
+
+    tmp = tempfile.TemporaryDirectory(prefix="bench-spin-")
+    model = args.model
+    if model is None:
+        from sdk.export.onnx_export import export_onnx
+        from sdk.models.checkpoint import load_checkpoint
+
+        model = str(export_onnx(load_checkpoint(args.weights)[0], Path(tmp.name) / "m.onnx", imgsz=416)[0])
+    dets = {"spinning on (default)": Detector(None, runner=runner(model, args.threads, True)),
+            "spinning off": Detector(None, runner=runner(model, args.threads, False))}
+    stats = {k: [] for k in dets}
+    labels = list(dets)
+    for r in range(args.rounds):
+        for label in labels[r % 2:] + labels[:r % 2]:
+            time.sleep(0.5)  # the other session's pool has stopped spinning before this round starts
+            s = pipeline_round(dets[label], args.video, args.start + r * args.frames, args.frames, tmp.name)
+            stats[label].append(s)
+            print(f"round {r + 1} {label}: {s['e2e_fps']:.2f} FPS end-to-end, p50 latency {s['p50_ms']:.0f} ms, "
+                  f"model {s['model_fps']:.2f} FPS inside", file=sys.stderr, flush=True)
+    rows = {}
+    for label, ss in stats.items():
+        rows[label] = {"e2e_fps": round(statistics.median(s["e2e_fps"] for s in ss), 2),
+                       "p50_latency_ms": round(statistics.median(s["p50_ms"] for s in ss), 1),
+                       "model_fps_inside": round(statistics.median(s["model_fps"] for s in ss), 2)}
+    on, off = (stats[k] for k in labels)
+    ratio = statistics.median(b["e2e_fps"] / a["e2e_fps"] for a, b in zip(on, off))
+    for d in dets.values():
+        d.close()
+    tmp.cleanup()
+    print("| setting | end-to-end FPS | p50 latency ms | model FPS inside the pipeline |")
+    print("|---|---|---|---|")
+    for label, r in rows.items():
+        print(f"| {label} | {r['e2e_fps']:.2f} | {r['p50_latency_ms']:.0f} | {r['model_fps_inside']:.2f} |")
+    print(f"spinning off / on, end-to-end FPS (median of paired rounds): {ratio:.3f}")
+    result = {"rows": rows, "off_over_on_fps": round(ratio, 3), "rounds": args.rounds, "frames": args.frames,
+              "threads": args.threads or "onnxruntime default", "machine": machine_line(),
+              "load_avg": list(os.getloadavg())}
+    print(f"machine: {result['machine']}; load average {' / '.join(f'{v:.1f}' for v in result['load_avg'])}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
