@@ -17,6 +17,13 @@ def add_arguments(p):
     p.add_argument("--check-images", default=None,
                    help="images for the onnxruntime-vs-source parity check (default: a synthetic image)")
     p.add_argument("--check-count", type=int, default=8, help="images used for the parity check")
+    nms = p.add_argument_group("NMS inside a TensorRT engine (sdk/efficient_nms.py)")
+    nms.add_argument("--trt-nms", default=None, metavar="OUT.onnx",
+                     help="also write the model with TensorRT's EfficientNMS_TRT appended (end-to-end outputs "
+                          "num_dets, det_boxes, det_scores, det_classes); build it with build_engine")
+    nms.add_argument("--trt-nms-conf", type=float, default=0.25)
+    nms.add_argument("--trt-nms-iou", type=float, default=0.45)
+    nms.add_argument("--trt-nms-max-det", type=int, default=100)
     tf = p.add_argument_group("classifiers (--framework tf)")
     tf.add_argument("--names", default=None, help="class names, comma-separated (default: labels.txt beside the "
                                                    "model, else 0..n-1)")
@@ -46,6 +53,11 @@ def run(args):
     _, report = export_onnx(model, args.output, imgsz=imgsz, opset=args.opset or DEFAULT_OPSET,
                             dynamic_batch=args.dynamic_batch, source=Path(args.weights).name, check_images=images)
     report["checkpoint"] = info["source"]
+    if args.trt_nms:
+        from ..efficient_nms import add_efficient_nms
+
+        report["trt_nms"] = add_efficient_nms(args.output, args.trt_nms, args.trt_nms_conf, args.trt_nms_iou,
+                                              args.trt_nms_max_det)["output"]
     print_table([[k, v] for k, v in report.items()], ["export", "value"])
     print_json_last(report)
     return 0
