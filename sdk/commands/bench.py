@@ -2,6 +2,7 @@
 import numpy as np
 
 from ..bench import bench_detector
+from ..bench_concurrent import add_concurrency_args, run_concurrent
 from ..data.images import list_images, read_image
 from .common import add_model_args, detector_from_args, print_json_last, print_table
 
@@ -12,6 +13,7 @@ def add_arguments(p):
                                                   "frame, the size of the shared videos)")
     p.add_argument("--runs", type=int, default=100)
     p.add_argument("--warmup", type=int, default=10)
+    add_concurrency_args(p)
 
 
 def run(args):
@@ -21,6 +23,8 @@ def run(args):
     else:
         rng = np.random.default_rng(0)
         frames = [rng.integers(0, 255, (432, 768, 3), dtype=np.uint8)]
+    if args.concurrency is not None:
+        return run_concurrent(args, det, frames)
     r = bench_detector(det, frames, runs=args.runs, warmup=args.warmup)
     rows = [[k, f"{v['p50_ms']:.2f}", f"{v['p95_ms']:.2f}", f"{v['mean_ms']:.2f}", f"{v['fps']:.1f}"]
             for k, v in (("model only", r["model"]), ("end-to-end", r["end_to_end"]))]
