@@ -25,19 +25,23 @@ def _dims(value_info):
     return [d.dim_value if d.HasField("dim_value") else -1 for d in value_info.type.tensor_type.shape.dim]
 
 
-@pytest.fixture(scope="module")
-def tiny_dynamic(tmp_path_factory):
-    """A small dynamic-batch ONNX with SDK metadata and odd class names (quotes, backslash, non-ASCII)."""
+def make_tiny_dynamic(path, names=('a "quoted" cat', "back\\slash", "café")):
+    """A small dynamic-batch ONNX (Relu) with SDK metadata; by default odd class names (quotes, backslash, UTF-8)."""
     x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 32, 32])
     y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3, 32, 32])
     graph = helper.make_graph([helper.make_node("Relu", ["images"], ["output"])], "tiny", [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    meta = ModelMetadata(names=['a "quoted" cat', "back\\slash", "café"], imgsz=(32, 32))
+    model.ir_version = 8  # readable by the server environment's onnxruntime too
+    meta = ModelMetadata(names=list(names), imgsz=(32, 32))
     for k, v in meta.to_props().items():
         model.metadata_props.add(key=k, value=v)
-    path = tmp_path_factory.mktemp("tiny") / "tiny.onnx"
     onnx.save(model, str(path))
     return path, meta
+
+
+@pytest.fixture(scope="module")
+def tiny_dynamic(tmp_path_factory):
+    return make_tiny_dynamic(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "python"])

@@ -31,6 +31,10 @@ DEFAULT_RECONNECTS = 5
 class TritonUnavailable(SDKError):
     """The server cannot be reached (down, restarting, network): the case a live pipeline reconnects from."""
 
+    def __init__(self, message, cause=""):
+        super().__init__(message)
+        self.cause = cause or message
+
 
 def is_triton_url(model) -> bool:
     return isinstance(model, str) and model.lower().startswith(SCHEME)
@@ -150,7 +154,8 @@ class TritonRunner(Runner):
         except Exception as e:  # the client libraries raise socket, gevent and gRPC errors alike
             raise self._unavailable(e) from None
         if not live:
-            raise TritonUnavailable(f"{u}: server at {u.address} is not live, expected a running Triton server")
+            raise TritonUnavailable(f"{u}: server at {u.address} is not live, expected a running Triton server",
+                                    "server not live")
         ready = self._call(self.client.is_model_ready, u.model, u.version)
         if not ready:
             names = self._model_names()
@@ -204,13 +209,13 @@ class TritonRunner(Runner):
             try:
                 self._connect()
             except SDKError as e:  # down, or up but the model not loaded yet: both pass once it has restarted
-                last = e
+                last = getattr(e, "cause", None) or "model not ready"
                 continue
             self.reconnects += 1
             return self
         raise TritonUnavailable(f"{self.url}: server unreachable after {attempts} reconnect attempts "
-                                f"({str(last).split(': ', 1)[-1] if last else 'no attempt made'}), expected the "
-                                f"server back")
+                                f"(last: {last or 'no attempt made'}), expected the server back at {self.url.address}",
+                                last or "")
 
     def _drop_client(self):
         client, self.client = self.client, None
@@ -285,8 +290,9 @@ class TritonRunner(Runner):
         return SDKError(f"{self.url}: the server refused the request ({msg}), expected the model to accept it")
 
     def _unavailable(self, e) -> TritonUnavailable:
-        return TritonUnavailable(f"{self.url}: server at {self.url.address} unreachable ({_message(e)}), expected "
-                                 f"a running Triton server (tritonserver --model-repository ...)")
+        cause = _message(e)
+        return TritonUnavailable(f"{self.url}: server at {self.url.address} unreachable ({cause}), expected a "
+                                 f"running Triton server (tritonserver --model-repository ...)", cause)
 
     def describe(self):
         return f"triton ({self.url.protocol} {self.url.address}, model {self.url.model}, max batch " \
