@@ -25,6 +25,8 @@ def add_http_arguments(p):
     p.add_argument("--http-allow-host", action="append", default=None, metavar="NAME",
                    help="without a token, also answer requests for this Host name (repeatable; .example.com "
                         "allows subdomains, * disables the check)")
+    p.add_argument("--http-require-token", action="store_true", default=None,
+                   help="refuse to start an http:// output reachable from other machines without a token")
     p.add_argument("--http-max-connections", type=int, default=None, metavar="N",
                    help=f"at most N simultaneous http:// clients (default {DEFAULT_LIMITS.max_connections})")
 
@@ -33,12 +35,13 @@ def http_options(args):
     """The keyword arguments of HttpSink from the flags of add_http_arguments (None: not given)."""
     return {"token": getattr(args, "http_token", None), "token_file": getattr(args, "http_token_file", None),
             "allowed_hosts": getattr(args, "http_allow_host", None),
-            "max_connections": getattr(args, "http_max_connections", None)}
+            "max_connections": getattr(args, "http_max_connections", None),
+            "require_token": getattr(args, "http_require_token", None)}
 
 
 class HttpSink(Sink):
     def __init__(self, uri, token=None, token_file=None, allowed_hosts=None, max_connections=None,
-                 header_timeout_s=None, fd_reserve=None):
+                 header_timeout_s=None, fd_reserve=None, require_token=False):
         self.uri = uri
         if token is not None and token_file is not None:
             raise SDKError("--http-token-file: got both --http-token and --http-token-file, expected one of them")
@@ -54,6 +57,10 @@ class HttpSink(Sink):
         self.bind = resolve_bind(uri)
         self.host, self.port = self.bind.address, self.bind.port
         self.all_interfaces = self.bind.scope == EVERYWHERE
+        if require_token and not token and not self.bind.local_only:
+            raise SDKError(f"--output {uri}: got an address reachable from other machines ({self.bind.address}) "
+                           f"and no token, expected --http-token-file PATH (--http-require-token is set) or "
+                           f"http://127.0.0.1:{self.port}")
         defaults = DEFAULT_LIMITS
         limits = ConnectionLimits(
             max_connections=defaults.max_connections if max_connections is None else max_connections,

@@ -59,10 +59,16 @@ def parse_bind(uri):
     if netloc.count(":") > 1 and not netloc.startswith("["):
         raise SDKError(f"--output {uri}: got an IPv6 address without brackets, expected http://[ADDRESS]:PORT "
                        f"such as http://[::1]:8080")
-    host, colon, port_text = netloc.rpartition(":")
-    if not colon or "]" in port_text:  # no port given (a bare host or a bracketed IPv6 literal)
-        host, port_text = netloc, ""
-    host = host.strip("[]")
+    if netloc.startswith("["):  # [IPv6] or [IPv6]:PORT
+        host, bracket, after = netloc[1:].partition("]")
+        if not bracket or (after and not after.startswith(":")):
+            raise SDKError(f"--output {uri}: got '{netloc}', expected [ADDRESS] or [ADDRESS]:PORT for IPv6 "
+                           f"such as http://[::1]:8080")
+        port_text = after[1:]
+    else:
+        host, colon, port_text = netloc.rpartition(":")
+        if not colon:  # no port given
+            host, port_text = netloc, ""
     try:
         port = int(port_text) if port_text else DEFAULT_PORT
     except ValueError:
