@@ -103,7 +103,7 @@ class LiveViewServer:
         if self._thread is not None:
             httpd.shutdown()  # ends serve_forever
         httpd.drop_connections()  # wakes handlers blocked on a socket (a viewer that stopped reading)
-        httpd.server_close()
+        httpd.server_close()  # joins the handler threads (ThreadingMixIn.block_on_close)
         if self._thread is not None:
             self._thread.join()
 
