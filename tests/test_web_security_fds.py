@@ -4,6 +4,7 @@ The attack as reported: with RLIMIT_NOFILE at 64, 70 half-open sockets on the li
 fail to reopen ("OpenCV cannot open it"). Here the real `python -m sdk camera` runs under that limit (soft = hard,
 so it cannot raise it) on a 6-frame clip of the shared person video, looped to 30 frames (4 reopens), while this
 process keeps 70 half-open sockets on its live view the whole time, replacing every one the server drops.
+Before the fix the run died with "Too many open files".
 """
 import json
 import os
@@ -121,9 +122,8 @@ def test_half_open_flood_under_64_descriptors_does_not_stop_the_looping_video(on
     final = json.loads(out.strip().splitlines()[-1])
     assert final["frames_processed"] == 5 * CLIP_FRAMES, final  # 4 reopens of the clip under the flood
     assert "cannot open" not in err
-    # the defences were exercised: clients beyond the budget got a 503, late headers were cut off
-    assert flood.refused_503 > 0 and flood.dropped_by_server > flood.refused_503, (flood.refused_503,
-                                                                                  flood.dropped_by_server)
+    # the defence was exercised: clients beyond the descriptor budget got a 503 (header deadlines: test_web_security)
+    assert flood.refused_503 > 0, (flood.refused_503, flood.dropped_by_server)
 
 
 RAISE_SCRIPT = """
