@@ -128,16 +128,17 @@ def _count_reason(n: int, imgsz: tuple):
 
 
 def recognise(outputs: Sequence, imgsz: tuple, forced: Optional[str] = None, nc: Optional[int] = None,
-              anchors: Optional[list] = None) -> Layout:
+              anchors: Optional[list] = None, require_anchors: bool = True) -> Layout:
     """The layout of a model from its output specs (`.name`, `.shape`, `.dtype`), its input size (h, w), an
-    optional forced layout name, the class count when known (names) and anchors (raw maps)."""
+    optional forced layout name, the class count when known (names) and anchors (raw maps; without them a raw
+    layout is still recognised when `require_anchors` is False, but cannot decode)."""
     forced = canonical_layout(forced) if forced else None
     found = _recognise(list(outputs), tuple(imgsz), forced, nc)
     if found is None:
         what = f"layout '{forced}'" if forced else "the known layouts"
         raise SDKError(f"model outputs: got {describe_outputs(outputs) or 'none'}, expected {what} "
                        f"({', '.join(LAYOUTS)}; see docs/models.md, or pass --layout)")
-    if found.name == "raw":
+    if found.name == "raw" and (anchors or require_anchors):
         found.anchors = _check_anchors(anchors, len(found.outputs))
         found.imgsz = tuple(imgsz)
     if nc is not None and found.nc is not None and nc != found.nc:
@@ -412,7 +413,7 @@ def onnx_specs(proto) -> tuple:
 
 
 def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[ModelOptions] = None,
-                  what: str = "model") -> ResolvedModel:
+                  what: str = "model", require_anchors: bool = True) -> ResolvedModel:
     """Complete metadata and the output layout of a model from its input/output specs, the metadata its file
     carries (`sdk.metadata.ModelMetadata`, possibly empty) and what the user said (`ModelOptions`)."""
     from dataclasses import replace  # noqa: PLC0415
@@ -445,7 +446,9 @@ def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[M
     from_meta = not options.layout and has and meta.output_format in LAYOUTS
     forced = options.layout or (meta.output_format if from_meta else None)
     anchors = options.anchors or (list(meta.anchors) if getattr(meta, "anchors", None) else None)
-    layout = recognise(outputs, imgsz, forced, len(names) if names else None, anchors)
+    layout = recognise(outputs, imgsz, forced, len(names) if names else None, anchors, require_anchors)
+    if layout.name == "raw" and not layout.anchors:
+        notes.append("raw level maps decode only with anchors: pass --anchors (w,h pairs per level, or the .pt)")
     if from_meta:
         layout.reason = layout.reason.replace(f"--layout {forced}", f"SDK metadata sdk.output_format={forced}")
     if names is None:
@@ -473,13 +476,14 @@ def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[M
     return ResolvedModel(full, layout, nhwc, notes, not has)
 
 
-def onnx_metadata(proto, options: Optional[ModelOptions] = None, what: str = "model"):
-    """Complete metadata of an ONNX ModelProto (SDK metadata_props where present, else recognised)."""
+def onnx_metadata(proto, options: Optional[ModelOptions] = None, what: str = "model",
+                  require_anchors: bool = True) -> ResolvedModel:
+    """Metadata and layout of an ONNX ModelProto (SDK metadata_props where present, else recognised)."""
     from .metadata import ModelMetadata  # noqa: PLC0415
 
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
     inputs, outputs = onnx_specs(proto)
-    return resolve_model(inputs, outputs, meta, options, what)
+    return resolve_model(inputs, outputs, meta, options, what, require_anchors)
 
 
 def init_trt_plugins(trt, logger) -> bool:
@@ -487,3 +491,32 @@ def init_trt_plugins(trt, logger) -> bool:
     may use them; Polygraphy's engine loaders do the same (`trt.init_libnvinfer_plugins(logger, "")`)."""
     init = getattr(trt, "init_libnvinfer_plugins", None)
     return bool(init(logger, "")) if init is not None else False
+
+
+def decode_nodes(proto) -> set:
+    """Names of the nodes after the last convolutions (decode, score maths, NMS): no Conv is downstream of them.
+    They carry box coordinates in input pixels, which 8 bits cannot hold, so quantizers keep them float. Found
+    from the graph alone, since foreign exporters name nodes in their own way."""
+    consumers = {}
+    for n in proto.graph.node:
+        for t in n.input:
+            consumers.setdefault(t, []).append(n)
+    reaches_conv = {}
+
+    def reaches(node):  # iterative DFS: graphs have thousands of nodes
+        stack = [(node, False)]
+        while stack:
+            n, done = stack.pop()
+            key = id(n)
+            if key in reaches_conv and not done:
+                continue
+            users = [u for t in n.output for u in consumers.get(t, [])]
+            if done:
+                reaches_conv[key] = any(u.op_type == "Conv" or reaches_conv.get(id(u), False) for u in users)
+                continue
+            reaches_conv.setdefault(key, False)
+            stack.append((n, True))
+            stack.extend((u, False) for u in users if id(u) not in reaches_conv)
+        return reaches_conv[id(node)]
+
+    return {n.name for n in proto.graph.node if n.op_type != "Conv" and not reaches(n)}
