@@ -164,7 +164,7 @@ def main(argv=None):
             r["beats_every_baseline"] = all(r["ms_p50"] < b["ms_p50"] and r["map50"] >= b["map50"] for b in baselines)
 
     flags = cpu_flags()
-    from sdk.commands.common import print_json_last, print_table
+    from sdk.report import print_json_last, print_table
 
     print_table([[r["model"], f"{r['ms_p50']:.1f}", f"{r['speed_vs_baseline_fp32']:.2f}x", f"{r['map50']:.4f}",
                   f"{r['map50_95']:.4f}", r["size_mb"],

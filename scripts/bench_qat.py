@@ -73,7 +73,7 @@ def main(argv=None):
     import torch
 
     from sdk.bench import interleaved_model_bench
-    from sdk.commands.common import print_json_last, print_table
+    from sdk.report import print_json_last, print_table
     from sdk.data.datasets import load_dataset
     from sdk.data.images import read_image
     from sdk.detector import Detector

@@ -3,15 +3,15 @@ import numpy as np
 
 from ..bench import bench_detector
 from ..data.images import list_images, read_image
-from .common import add_model_args, detector_from_args, print_json_last, print_table
+from .args import add_model_args, add_runs
+from .common import detector_from_args, print_json_last, print_table
 
 
 def add_arguments(p):
     add_model_args(p)
     p.add_argument("--source", default=None, help="images for the end-to-end timing (default: a synthetic 768x432 "
                                                   "frame, the size of the shared videos)")
-    p.add_argument("--runs", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=10)
+    add_runs(p, runs=100, warmup=10)
 
 
 def run(args):

@@ -3,19 +3,19 @@ onnxruntime FP32 and onnxruntime INT8, with ONE pre-processing and ONE post-proc
 largest raw-output difference from the reference (PyTorch, else ORT FP32)."""
 import sys
 
-from ..quant.cli_args import add_calibration_args
-from .common import add_data_args, print_json_last, print_table
+from .args import COUNT, add_data, add_quantization
+from .common import print_json_last, print_table
 
 
 CONFIDENT = 0.25  # objectness above which a candidate box counts for the box difference
 
 
 def add_arguments(p):
-    add_calibration_args(p, required=False)
-    add_data_args(p)
+    add_quantization(p, calib_required=False)
+    add_data(p)
     p.add_argument("--int8", default=None, help="INT8 ONNX to compare (default: quantize --model with --calib)")
     p.add_argument("--weights", default=None, help="PyTorch checkpoint for the PyTorch column (needs torch)")
-    p.add_argument("--max-images", type=int, default=None, help="only the first N images of --data")
+    p.add_argument("--max-images", type=COUNT, default=None, help="only the first N images of --data")
     p.add_argument("--out-dir", required=True, help="folder for parity.md / .json / .png")
 
 
@@ -60,8 +60,8 @@ def run(args):
     from ..evaluation.evaluate import EVAL_CONF, EVAL_IOU, class_mapping, score_predictions
     from ..postprocess import postprocess
     from ..preprocess import Preprocessor
-    from ..quant.analyses import write_outputs
-    from ..quant.cli_args import workspace_from_args
+    from ..report import write_outputs
+    from .args import workspace_from_args
     from ..quant.layers import check_float_model, load_model, metadata_of
 
     model = load_model(args.model)

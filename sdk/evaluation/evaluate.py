@@ -18,7 +18,7 @@ def class_mapping(model_names, dataset):
     if dataset.layout in ("coco", "voc") and all(n in ds_names for n in model_names):
         return np.asarray([ds_names.index(n) for n in model_names], np.int64)
     if len(model_names) < len(ds_names):
-        raise SDKError(f"--data {dataset.root}: has {len(ds_names)} classes, expected at most the model's "
+        raise SDKError(f"data {dataset.root}: has {len(ds_names)} classes, expected at most the model's "
                        f"{len(model_names)} ({', '.join(model_names)})")
     return np.arange(len(model_names), dtype=np.int64)
 
@@ -64,5 +64,5 @@ def evaluate(detector, dataset, save_json=None, progress=True):
     result.update(images=len(dataset), boxes=dataset.num_boxes,
                   predictions=int(sum(len(p["scores"]) for p in preds)))
     if save_json:
-        write_text_atomic(save_json, json.dumps(predictions_to_coco(dataset, preds)), "--save-json")
+        write_text_atomic(save_json, json.dumps(predictions_to_coco(dataset, preds)), "save_json")
     return result

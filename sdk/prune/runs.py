@@ -116,7 +116,7 @@ class Recipe:
         from ..train.trainer import as_dataset
 
         names = list(load_checkpoint(self.weights)[0].names)
-        return as_dataset(load_dataset(self.data, names=names, split="val"), "val", names, "--val-data",
+        return as_dataset(load_dataset(self.data, names=names, split="val"), "val", names, "val_data",
                           self.max_val_images)
 
     def score(self, checkpoint, onnx_name):

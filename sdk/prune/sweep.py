@@ -20,11 +20,11 @@ def parse_levels(text):
     try:
         levels = [float(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise SDKError(f"--levels: got '{text}', expected comma-separated ratios such as 0,0.5,0.6")
+        raise SDKError(f"levels: got '{text}', expected comma-separated ratios such as 0,0.5,0.6")
     if not levels:
-        raise SDKError(f"--levels: got '{text}', expected at least one ratio")
+        raise SDKError(f"levels: got '{text}', expected at least one ratio")
     for lv in levels:
-        check_level(lv, "--levels")
+        check_level(lv, "levels")
     return sorted(set(levels))
 
 
@@ -41,8 +41,8 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
 
     out_dir = Path(out_dir)
     names = list(model.names)
-    train = as_dataset(train_data, "train", names, "--data", max_train_images)
-    val = as_dataset(val_data, "val", names, "--val-data", max_val_images)
+    train = as_dataset(train_data, "train", names, "data", max_train_images)
+    val = as_dataset(val_data, "val", names, "val_data", max_val_images)
     crit_objs = {}
     for c in criteria:
         crit_objs[c] = make_criterion(c, model, train, imgsz, stats_images, seed, progress)
@@ -71,7 +71,7 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
         row.update(export_and_score(pruned, val, out_dir / "onnx" / f"{name}.onnx", imgsz))
         rows.append(row)
         # rows so far, so an interrupted sweep still leaves its numbers (latency comes at the end)
-        write_text_atomic(out_dir / "prune_sweep.partial.json", json.dumps(rows, indent=1), "--out-dir")
+        write_text_atomic(out_dir / "prune_sweep.partial.json", json.dumps(rows, indent=1), "out_dir")
         log(f"    params {row['params']:,}  GFLOPs {row['gflops']:.2f}  mAP@.5 {row['map50']:.3f} "
             f"(right after pruning {row['map50_pruned']:.3f})")
     bench_rows(rows, bench_runs)
@@ -201,8 +201,8 @@ def plot(result, out_dir):
 
 def write_outputs(result, out_dir):
     out_dir = Path(out_dir)
-    write_text_atomic(out_dir / "prune_sweep.md", markdown(result), "--out-dir")
+    write_text_atomic(out_dir / "prune_sweep.md", markdown(result), "out_dir")
     result["plots"] = plot(result, out_dir)
-    write_text_atomic(out_dir / "prune_sweep.json", json.dumps(result, indent=1), "--out-dir")
+    write_text_atomic(out_dir / "prune_sweep.json", json.dumps(result, indent=1), "out_dir")
     return {"markdown": str(out_dir / "prune_sweep.md"), "json": str(out_dir / "prune_sweep.json"),
             "plots": result["plots"]}

@@ -1,13 +1,10 @@
 """The machinery behind the precision analyses: one calibration, many quantized variants, each scored with the
 same evaluator and timed side by side; results written as markdown + JSON + PNG, atomically."""
-import json
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import SDKError
-from ..fileio import atomic_path, ensure_parent, write_text_atomic
 from ..precision.plan import PrecisionPlan
 from .layers import check_float_model, load_model, metadata_of, onnx_layers
 from .quantize import QuantConfig, calibrate, quantize
@@ -44,7 +41,7 @@ class Workspace:
         check_float_model(self.proto, self.model)
         self.meta = metadata_of(self.proto)
         if not self.meta.has_sdk_props:
-            raise SDKError(f"--model {self.model}: no SDK metadata, expected an ONNX from 'python -m sdk export'")
+            raise SDKError(f"model {self.model}: no SDK metadata, expected an ONNX from 'python -m sdk export'")
         self.layers = onnx_layers(self.proto)
         self._tmp = tempfile.TemporaryDirectory(prefix="sdk-quant-")
         self.ranges_cache = os.path.join(self._tmp.name, "ranges.json")
@@ -106,32 +103,6 @@ class Workspace:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def write_outputs(out_dir, name, title, headers, rows, payload, plot):
-    """<name>.md (table), <name>.json (payload) and <name>.png (plot(ax)) in out_dir, each written atomically.
-    The PNG is drawn first so a plotting failure leaves nothing behind."""
-    ensure_parent(Path(out_dir) / "x", "--out-dir")
-    from ..deps import require
-
-    matplotlib = require("matplotlib", "the analysis plots")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    plot(ax)
-    ax.set_title(title)
-    fig.tight_layout()
-    png = Path(out_dir) / f"{name}.png"
-    with atomic_path(png, "plot", suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    md = [f"# {title}", "", "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    md += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-    write_text_atomic(Path(out_dir) / f"{name}.md", "\n".join(md) + "\n", "markdown table")
-    write_text_atomic(Path(out_dir) / f"{name}.json", json.dumps(payload, indent=1, default=str), "JSON table")
-    return {"markdown": str(Path(out_dir) / f"{name}.md"), "json": str(Path(out_dir) / f"{name}.json"),
-            "png": str(png)}
 
 
 def conv_layers(layers):
