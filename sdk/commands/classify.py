@@ -40,8 +40,16 @@ def run(args):
     if args.int8:
         summary["quantize"] = _quantize(args)
         models["int8"] = args.int8
-    kw = {"threads": args.threads} if args.threads else {}
-    classifiers = {k: Classifier(m, backend=args.backend if k == "fp32" else "ort", topk=args.topk, **kw)
+    from ..runners import choose_backend
+
+    def runner_kw(model, backend):
+        kw = {"threads": args.threads} if args.threads else {}
+        if args.bench and choose_backend(model, backend)[0] == "ort":
+            kw["spin"] = False  # timed side by side: idle sessions must not spin (sdk.bench.benchmark_runner)
+        return kw
+
+    backends = {k: args.backend if k == "fp32" else "ort" for k in models}
+    classifiers = {k: Classifier(m, backend=backends[k], topk=args.topk, **runner_kw(m, backends[k]))
                    for k, m in models.items()}
     for c in classifiers.values():
         print(f"backend: {c.runner.describe()} ({c.backend_reason})", file=sys.stderr)

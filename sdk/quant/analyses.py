@@ -1,5 +1,6 @@
 """The machinery behind the precision analyses: one calibration, many quantized variants, each scored with the
-same evaluator and timed side by side; results written as markdown + JSON + PNG, atomically."""
+same evaluator and timed side by side (`sdk.compare.Comparator`); the commands write the results through
+`sdk.report.write_outputs` (markdown + JSON + PNG, atomically)."""
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -68,32 +69,20 @@ class Workspace:
 
     def score(self, path):
         """mAP of a model on the workspace data (conf 0.001 / IoU 0.65, as the official test.py)."""
-        from ..detector import Detector
-        from ..evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
+        from ..compare import score_model
 
         if path not in self._scores:
-            with Detector(path, backend="ort", conf=EVAL_CONF, iou=EVAL_IOU, threads=self.threads) as det:
-                r = evaluate(det, self.dataset, progress=self.progress)
+            r = score_model(path, self.dataset, threads=self.threads, progress=self.progress)
             self._scores[path] = {"map50": r["map50"], "map50_95": r["map50_95"]}
         return self._scores[path]
 
     def latency(self, paths, runs=30, rounds=5):
-        """{label: p50 ms} for {label: model path}, timed interleaved in one run."""
-        import numpy as np
+        """{label: p50 ms} for {label: model path}, timed interleaved in one run (paths that repeat, once)."""
+        from ..compare import Comparator
 
-        from ..bench import interleaved_model_bench
-        from ..runners.onnxruntime import OnnxRuntimeRunner
-
-        unique = list(dict.fromkeys(paths.values()))  # plans that resolve to the same file are timed once
-        runners = {p: OnnxRuntimeRunner(p, threads=self.threads).load() for p in unique}
-        try:
-            h, w = self.meta.imgsz
-            x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-            res = interleaved_model_bench({p: (r, x) for p, r in runners.items()}, runs=runs, rounds=rounds)
-        finally:
-            for r in runners.values():
-                r.close()
-        return {k: res[p]["p50_ms"] for k, p in paths.items()}
+        with Comparator(paths, threads=self.threads) as cmp:
+            timing = cmp.time(runs=runs, rounds=rounds)
+        return {k: t["p50_ms"] for k, t in timing.items()}
 
     def close(self):
         self._tmp.cleanup()
