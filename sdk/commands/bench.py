@@ -1,7 +1,10 @@
 """`python -m sdk bench`: model-only and end-to-end latency (p50/p95) and FPS."""
+import sys
+
 import numpy as np
 
 from ..bench import bench_detector
+from ..bench_checks import timing_warnings
 from ..data.images import list_images, read_image
 from .args import add_model_args, add_runs
 from .common import detector_from_args, print_json_last, print_table
@@ -26,9 +29,12 @@ def run(args):
             for k, v in (("model only", r["model"]), ("end-to-end", r["end_to_end"]))]
     print(f"{args.model} on {det.runner.describe()}, input {'x'.join(map(str, det.meta.imgsz))}, {args.runs} runs")
     print_table(rows, ["timing", "p50 ms", "p95 ms", "mean ms", "FPS"])
+    warnings = timing_warnings(r["model"], r["end_to_end"], args.runs)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
     print_json_last({"model": args.model, "backend": det.runner.backend, "imgsz": list(det.meta.imgsz),
                      "model_p50_ms": r["model"]["p50_ms"], "model_p95_ms": r["model"]["p95_ms"],
                      "model_fps": r["model"]["fps"], "e2e_p50_ms": r["end_to_end"]["p50_ms"],
                      "e2e_p95_ms": r["end_to_end"]["p95_ms"], "e2e_fps": r["end_to_end"]["fps"],
-                     "runs": args.runs})
+                     "runs": args.runs, "warnings": warnings})
     return 0

@@ -10,9 +10,11 @@ from .args import add_data as add_data_args  # noqa: F401
 
 def detector_from_args(args):
     from ..detector import Detector
+    from .args import model_options_from_args
 
     kw = {"threads": args.threads} if getattr(args, "threads", None) else {}
-    det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det, **kw)
+    det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                   options=model_options_from_args(args), **kw)
     print(f"backend: {det.runner.describe()} ({det.backend_reason})", file=sys.stderr)
     return det
 

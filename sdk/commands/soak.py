@@ -14,7 +14,7 @@ WARMUP_FRACTION = 0.1  # RSS "after warm-up" is taken once this share of the run
 
 
 def add_arguments(p):
-    add_model_args(p)
+    add_model_args(p, imgsz=False)  # --imgsz comes with the source group
     add_source_args(p)
     p.add_argument("--minutes", type=float, required=True, help="how long to run (fractions allowed)")
     p.add_argument("--max-growth-mb", type=float, default=20.0,

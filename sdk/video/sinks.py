@@ -23,6 +23,7 @@ import os
 from ..data.images import VIDEO_SUFFIXES
 from ..errors import SDKError
 from ..fileio import discard, ensure_parent, temp_beside
+from ..records import frame_record
 from . import gstreamer
 from .uri import parse_uri
 from .writer import AtomicVideoWriter
@@ -75,12 +76,14 @@ def sink_kind(text):
     return uri.protocol
 
 
-def create_sink(text, token=None):
-    """Build the sink for one --output value; sinks whose constructor takes `token` get --http-token."""
+def create_sink(text, token=None, **options):
+    """Build the sink for one --output value; a sink gets `token` (--http-token) and each other option (e.g.
+    http_sink.http_options) that its constructor takes; None means not given."""
     kind = sink_kind(text)
     cls = _load_class(SINKS[kind], text)
-    accepts_token = "token" in inspect.signature(cls).parameters
-    return cls(text, token=token) if accepts_token else cls(text)
+    params = inspect.signature(cls).parameters
+    given = {k: v for k, v in {"token": token, **options}.items() if v is not None and k in params}
+    return cls(text, **given)
 
 
 def _load_class(class_path, text):
@@ -156,8 +159,9 @@ class JsonLinesSink(Sink):
         self._file = open(self._tmp, "w")
 
     def write(self, frame_bgr_annotated, detections, stats):
-        record = {"frame": stats.get("frame_index"), "timestamp": stats.get("timestamp"),
-                  "counts": stats.get("counts", {}), "detections": detections.to_list()}
+        record = frame_record(detections, source=stats.get("source") or "", frame=stats.get("frame_index") or 0,
+                              video_time=stats.get("video_time"), wall_time=stats.get("timestamp"),
+                              stream=stats.get("stream", 0), counts=stats.get("counts"), events=stats.get("events"))
         self._file.write(json.dumps(record) + "\n")
 
     def close(self):
