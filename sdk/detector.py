@@ -1,4 +1,5 @@
 """The high-level detector: runner + letterbox pre-processing + NMS post-processing, with timings."""
+import dataclasses
 import time
 
 from .errors import SDKError
@@ -40,6 +41,33 @@ class Detector:
         t3 = time.perf_counter()
         self.last_timing = {"pre_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3, "post_ms": (t3 - t2) * 1e3}
         return dets
+
+    def postprocess(self, pred, letterbox):
+        """One image's raw output `(boxes, 5+nc)` -> Detections in original-frame pixels (the settings above)."""
+        return postprocess(pred, letterbox, self.names, self.conf, self.iou, self.max_det, self.classes)
+
+    @property
+    def batch_size(self):
+        """Frames per inference: an int for a fixed-batch model, None when the batch dimension is dynamic."""
+        dim = self.runner.input.shape[0] if self.runner.input.shape else 1
+        return dim if isinstance(dim, int) and dim > 0 else getattr(self.runner, "max_batch", None)
+
+    def set_input_size(self, imgsz):
+        """Run at another square input size: only a model whose spatial input is dynamic accepts one (a multiple
+        of the stride); a fixed input accepts its own size only. Errors name `imgsz`."""
+        if imgsz is None or [imgsz, imgsz] == list(self.pre.shape):
+            return self
+        static = [d for d in self.runner.input.shape[2:] if isinstance(d, int) and d > 0]
+        if len(static) == 2:
+            raise SDKError(f"imgsz {imgsz}: model {self.runner.path} takes a fixed {static[0]}x{static[1]} input, "
+                           f"expected {static[0]} or none (it comes from the model); re-export for another size")
+        stride = int(self.meta.stride)
+        if imgsz % stride:
+            raise SDKError(f"imgsz {imgsz}: got a size that is not a multiple of the stride, expected a multiple "
+                           f"of {stride}")
+        self.meta = dataclasses.replace(self.meta, imgsz=(imgsz, imgsz))
+        self.pre = Preprocessor(self.meta, dtype=self.runner.input.dtype)
+        return self
 
     def close(self):
         self.runner.close()
