@@ -70,6 +70,7 @@ def add_track_args(p):
 
 
 def run(args):
+    check_args(args)
     sinks = sinks_from_args(args)
     stats, info = run_pipeline(args, sinks)
     report(stats, info)
@@ -91,6 +92,8 @@ def check_args(args):
         check_range("--max-frames", args.max_frames, 1, 10**12)
     check_range("--reconnect", args.reconnect, 0, 1000)
     check_range("--track-buffer", getattr(args, "track_buffer", 30), 0, 10**6)
+    lines_from_args(args)
+    zones_from_args(args)
 
 
 def run_pipeline(args, sinks, draw=None, on_start=None):
@@ -141,11 +144,20 @@ def run_info(args, det, sources):
 
 
 def lines_from_args(args):
-    return [parse_line(t, anchor=args.anchor, what="--count-line") for t in getattr(args, "count_line", [])]
+    return [_for_a_stream(parse_line(t, anchor=args.anchor, what="--count-line"), "--count-line", t, args)
+            for t in getattr(args, "count_line", [])]
 
 
 def zones_from_args(args):
-    return [parse_zone(t, anchor=args.anchor, what="--zone") for t in getattr(args, "zone", [])]
+    return [_for_a_stream(parse_zone(t, anchor=args.anchor, what="--zone"), "--zone", t, args)
+            for t in getattr(args, "zone", [])]
+
+
+def _for_a_stream(spec, flag, text, args):
+    streams = len(args.source or [None])
+    if spec.stream is not None and spec.stream >= streams:
+        raise SDKError(f"{flag} {text}: got stream {spec.stream}, expected 0..{streams - 1} (one per --source)")
+    return spec
 
 
 def tracking_wanted(args):
@@ -157,10 +169,9 @@ def tracking_wanted(args):
 
 def pipeline_from_args(args, det, sources, sinks, info=None, draw=None):
     config = TrackerConfig(track_buffer=getattr(args, "track_buffer", TrackerConfig.track_buffer))
-    return with_flag("--source", lambda: Pipeline(
-        det, sources, sinks, info=info, max_frames=args.max_frames, draw=draw, overlay=not args.no_overlay,
-        track=tracking_wanted(args), tracker_config=config, lines=lines_from_args(args), zones=zones_from_args(args),
-        loop=args.loop, reconnect=ReconnectPolicy(attempts=args.reconnect)))
+    return Pipeline(det, sources, sinks, info=info, max_frames=args.max_frames, draw=draw, overlay=not args.no_overlay,
+                    track=tracking_wanted(args), tracker_config=config, lines=lines_from_args(args),
+                    zones=zones_from_args(args), loop=args.loop, reconnect=ReconnectPolicy(attempts=args.reconnect))
 
 
 def with_flag(flag, fn):
@@ -168,11 +179,9 @@ def with_flag(flag, fn):
     try:
         return fn()
     except SDKError as e:
-        text = str(e)
-        param = flag.lstrip("-").replace("-", "_")
-        for name in (param, param.replace("_", " "), "sources", "line", "zone"):
-            if text.startswith(name + " ") or text.startswith(name + ":"):
-                raise SDKError(flag + text[len(name):]) from None
+        text, param = str(e), flag.lstrip("-").replace("-", "_")
+        if text.startswith((param + " ", param + ":")):
+            raise SDKError(flag + text[len(param):]) from None
         raise
 
 
