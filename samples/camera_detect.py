@@ -17,6 +17,7 @@ import sys
 
 from sdk.cli import guarded
 from sdk.commands import camera  # the flags, and their names in error messages
+from sdk.commands.inspect import model_options_from_args  # layout flags for models from other exporters
 from sdk.detector import Detector
 from sdk.video.pipeline import Pipeline
 from sdk.video.sources import ReconnectPolicy, open_source
@@ -26,7 +27,8 @@ def detect(args):
     camera.check_args(args)
     sinks = camera.sinks_from_args(args)  # outputs first: a bad path or a taken port fails before any camera opens
 
-    detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det)
+    detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                        options=model_options_from_args(args), **({"threads": args.threads} if args.threads else {}))
     camera.with_flag("--imgsz", lambda: detector.set_input_size(args.imgsz))
     sources = [open_source(uri) for uri in args.source or [None]]  # csi://0, /dev/video0, rtsp://..., files
     print(f"backend: {detector.runner.describe()} ({detector.backend_reason}); {len(sources)} source(s)",

@@ -45,12 +45,8 @@ class Detections:
         return Detections(self.boxes[mask], self.scores[mask], self.class_ids[mask], self.names, ids)
 
     def to_list(self, decimals=2):
-        out = [{"xyxy": [round(float(v), decimals) for v in d.xyxy], "score": round(d.score, 4),
-                "class_id": d.class_id, "class_name": d.class_name} for d in self]
-        if self.track_ids is not None:
-            for record, tid in zip(out, self.track_ids):
-                record["track_id"] = int(tid) if tid >= 0 else None
-        return out
+        return [{"xyxy": [round(float(v), decimals) for v in d.xyxy], "score": round(d.score, 4),
+                 "class_id": d.class_id, "class_name": d.class_name} for d in self]
 
     def counts(self):
         out = {}

@@ -22,7 +22,7 @@ from .common import add_model_args, check_range, detector_from_args, print_json_
 
 
 def add_arguments(p):
-    add_model_args(p)
+    add_model_args(p, imgsz=False)  # camera has its own --imgsz
     add_source_args(p)
     add_sink_args(p)
     add_track_args(p)

@@ -15,7 +15,7 @@ WARMUP_FRACTION = 0.1  # RSS "after warm-up" is taken once this share of the run
 
 
 def add_arguments(p):
-    add_model_args(p)
+    add_model_args(p, imgsz=False)  # --imgsz comes with the source arguments
     add_source_args(p)
     add_track_args(p)
     p.add_argument("--minutes", type=float, required=True, help="how long to run (fractions allowed)")

@@ -389,7 +389,9 @@ class Pipeline:
             image = self._annotate(s, image.copy(), dets, live)
         post_ms = (time.perf_counter() - t) * 1e3
         if s.sinks:
-            live.update(counts=counts, frame_index=frame.index, timestamp=round(time.time(), 3), events=events)
+            live.update(counts=counts, frame_index=frame.index, timestamp=round(time.time(), 3), events=events,
+                        video_time=self._stream_time(s, frame),
+                        source=s.source_text if len(self.streams) > 1 else self.info.get("source", s.source_text))
             if len(self.streams) > 1:
                 live.update(stream=s.index, stream_name=s.name)
             for sink in s.sinks:
@@ -418,7 +420,7 @@ class Pipeline:
             return []
         t = self._stream_time(s, frame)
         names = [dets.class_name(c) for c in dets.class_ids]
-        base = {"time": round(time.time(), 3), "stream": s.index, "frame": frame.index, "stream_time_s": round(t, 3)}
+        base = {"time": round(time.time(), 3), "stream": s.index, "frame": frame.index, "video_time": round(t, 3)}
         events = []
         live_ids = {tr.track_id for tr in s.tracker.tracks}
         for line in s.lines:

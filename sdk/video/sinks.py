@@ -26,6 +26,7 @@ import os
 from ..data.images import VIDEO_SUFFIXES
 from ..errors import SDKError
 from ..fileio import discard, ensure_parent, temp_beside
+from ..records import frame_record
 from . import gstreamer
 from .uri import parse_uri
 from .writer import AtomicVideoWriter
@@ -198,28 +199,20 @@ class VideoFileSink(Sink):
         return self.writer.frames if self.writer else 0
 
 
-class JsonLinesSink(Sink):
-    """One JSON object per processed frame: frame index, timestamp, detections (boxes in frame pixels, track ids
-    when tracking), with `stream` when there are several; then one object per count event of that frame
-    (`{"event": "line"|"zone", "time", "stream", "frame", "track", "line"|"zone", "direction", "class"}`)."""
+class TextFileSink(Sink):
+    """A text file written beside its name and renamed on close (discarded on abort): nothing half-written."""
 
-    def __init__(self, uri):
+    what = "--output"
+
+    def __init__(self, uri, path):
         self.uri = uri
-        self.path = writable_path(parse_uri(uri, "--json").location, "--json")
+        self.path = writable_path(path, self.what)
         self._tmp = None
         self._file = None
 
     def open(self, info):
-        self._tmp = temp_beside(self.path, "--json", suffix=".part")
+        self._tmp = temp_beside(self.path, self.what, suffix=".part")
         self._file = open(self._tmp, "w")
-
-    def write(self, frame_bgr_annotated, detections, stats):
-        record = {"frame": stats.get("frame_index"), "timestamp": stats.get("timestamp"),
-                  "counts": stats.get("counts", {}), "detections": detections.to_list()}
-        if "stream" in stats:
-            record = {"stream": stats["stream"], **record}
-        lines = [json.dumps(record)] + [json.dumps(e) for e in stats.get("events", ())]  # crossings, zones
-        self._file.write("\n".join(lines) + "\n")
 
     def close(self):
         if self._file is not None:
@@ -234,18 +227,28 @@ class JsonLinesSink(Sink):
             discard(self._tmp)
 
 
-class MotSink(Sink):
+class JsonLinesSink(TextFileSink):
+    """One JSON object per processed frame in the layout of sdk/records.py (source, stream, frame, video_time,
+    wall_time, detections with track ids when tracking, counts, and the line/zone events of that frame)."""
+
+    what = "--json"
+
+    def __init__(self, uri):
+        super().__init__(uri, parse_uri(uri, "--json").location)
+
+    def write(self, frame_bgr_annotated, detections, stats):
+        record = frame_record(detections, source=stats.get("source") or "", frame=stats.get("frame_index") or 0,
+                              video_time=stats.get("video_time"), wall_time=stats.get("timestamp"),
+                              stream=stats.get("stream", 0), counts=stats.get("counts"), events=stats.get("events"))
+        self._file.write(json.dumps(record) + "\n")
+
+
+class MotSink(TextFileSink):
     """`mot:path.txt`: tracks in MOT Challenge text, `frame,id,left,top,width,height,conf,-1,-1,-1` (frames from 1),
     the format motmetrics and TrackEval read. Boxes without a confirmed track are not written."""
 
     def __init__(self, uri):
-        self.uri = uri
-        self.path = writable_path(split_prefix(uri)[1], "--output")
-        self._tmp = self._file = None
-
-    def open(self, info):
-        self._tmp = temp_beside(self.path, "--output", suffix=".part")
-        self._file = open(self._tmp, "w")
+        super().__init__(uri, split_prefix(uri)[1])
 
     def write(self, frame_bgr_annotated, detections, stats):
         if detections.track_ids is None:
@@ -256,18 +259,6 @@ class MotSink(Sink):
                                                          detections.track_ids) if tid >= 0]
         if rows:
             self._file.write("\n".join(rows) + "\n")
-
-    def close(self):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            os.replace(self._tmp, self.path)
-
-    def abort(self):
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-            discard(self._tmp)
 
 
 class DisplaySink(Sink):
