@@ -27,9 +27,9 @@ def detect(args):
     camera.check_args(args)
     sinks = camera.sinks_from_args(args)  # outputs first: a bad path or a taken port fails before any camera opens
 
+    threads = {"threads": args.threads} if args.threads else {}  # onnxruntime intra-op threads
     detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                        options=model_options_from_args(args), **({"threads": args.threads} if args.threads else {}))
-    camera.with_flag("--imgsz", lambda: detector.set_input_size(args.imgsz))
+                        options=model_options_from_args(args), **threads)  # options: --imgsz, foreign layouts
     sources = [open_source(uri) for uri in args.source or [None]]  # csi://0, /dev/video0, rtsp://..., files
     print(f"backend: {detector.runner.describe()} ({detector.backend_reason}); {len(sources)} source(s)",
           file=sys.stderr)

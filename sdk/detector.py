@@ -3,10 +3,8 @@
 Any YOLO-family model runs: the output layout is recognised from the graph (sdk.layouts) and decoded to the
 canonical rows the post-processing takes; what the file does not say comes from `ModelOptions` or defaults,
 each said once on stderr."""
-import dataclasses
 import time
 
-from .errors import SDKError
 from .layouts import ModelOptions, resolve_model, say_once
 from .postprocess import postprocess
 from .preprocess import Preprocessor
@@ -44,7 +42,7 @@ class Detector:
         t1 = time.perf_counter()
         pred = self.infer_raw(x)
         t2 = time.perf_counter()
-        dets = postprocess(pred[0], lb, self.names, self.conf, self.iou, self.max_det, self.classes)
+        dets = self.postprocess(pred[0], lb)
         t3 = time.perf_counter()
         self.last_timing = {"pre_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3, "post_ms": (t3 - t2) * 1e3}
         return dets
@@ -58,23 +56,6 @@ class Detector:
         """Frames per inference: an int for a fixed-batch model, None when the batch dimension is dynamic."""
         dim = self.runner.input.shape[0] if self.runner.input.shape else 1
         return dim if isinstance(dim, int) and dim > 0 else getattr(self.runner, "max_batch", None)
-
-    def set_input_size(self, imgsz):
-        """Run at another square input size: only a model whose spatial input is dynamic accepts one (a multiple
-        of the stride); a fixed input accepts its own size only. Errors name `imgsz`."""
-        if imgsz is None or [imgsz, imgsz] == list(self.pre.shape):
-            return self
-        static = [d for d in self.runner.input.shape[2:] if isinstance(d, int) and d > 0]
-        if len(static) == 2:
-            raise SDKError(f"imgsz {imgsz}: model {self.runner.path} takes a fixed {static[0]}x{static[1]} input, "
-                           f"expected {static[0]} or none (it comes from the model); re-export for another size")
-        stride = int(self.meta.stride)
-        if imgsz % stride:
-            raise SDKError(f"imgsz {imgsz}: got a size that is not a multiple of the stride, expected a multiple "
-                           f"of {stride}")
-        self.meta = dataclasses.replace(self.meta, imgsz=(imgsz, imgsz))
-        self.pre = Preprocessor(self.meta, dtype=self.runner.input.dtype)
-        return self
 
     def close(self):
         self.runner.close()

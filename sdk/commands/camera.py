@@ -102,7 +102,6 @@ def run_pipeline(args, sinks, draw=None, on_start=None):
     choose_backend(args.model, args.backend)  # a wrong model file type fails before any camera is opened
     det = detector_from_args(args)
     try:
-        with_flag("--imgsz", lambda: det.set_input_size(args.imgsz))
         sources = sources_from_args(args)
         info = run_info(args, det, sources)
         pipeline = pipeline_from_args(args, det, sources, sinks, info=info, draw=draw)
@@ -172,17 +171,6 @@ def pipeline_from_args(args, det, sources, sinks, info=None, draw=None):
     return Pipeline(det, sources, sinks, info=info, max_frames=args.max_frames, draw=draw, overlay=not args.no_overlay,
                     track=tracking_wanted(args), tracker_config=config, lines=lines_from_args(args),
                     zones=zones_from_args(args), loop=args.loop, reconnect=ReconnectPolicy(attempts=args.reconnect))
-
-
-def with_flag(flag, fn):
-    """Run a library call; its SDKError, which names the parameter, is re-worded with the flag's name."""
-    try:
-        return fn()
-    except SDKError as e:
-        text, param = str(e), flag.lstrip("-").replace("-", "_")
-        if text.startswith((param + " ", param + ":")):
-            raise SDKError(flag + text[len(param):]) from None
-        raise
 
 
 def args_outputs(args):
