@@ -15,6 +15,7 @@ from ..errors import SDKError
 from ..runners import choose_backend
 from ..track.bytetrack import ANCHORS, TrackerConfig
 from ..track.counting import parse_line, parse_zone
+from ..video.http_sink import add_http_arguments, http_options
 from ..video.pipeline import Pipeline
 from ..video.sinks import JsonLinesSink, create_sinks, display_problem, sink_kind
 from ..video.sources import ReconnectPolicy, open_source
@@ -51,7 +52,7 @@ def add_sink_args(p):
     p.add_argument("--json", default=None, metavar="JSONL",
                    help="detections (and count events) as JSON lines (frame, time, boxes, track ids)")
     p.add_argument("--headless", action="store_true", help="no display window")
-    p.add_argument("--http-token", default=None, help="access token for http:// outputs")
+    add_http_arguments(p)
     p.add_argument("--no-overlay", action="store_true", help="do not draw FPS/latency on the frames")
 
 
@@ -190,7 +191,7 @@ def sinks_from_args(args, streams=None):
             print(f"note: {problem}; running headless (pass --headless to silence this)", file=sys.stderr)
         else:
             outputs.append("display://")
-    sinks = create_sinks(outputs, streams=streams, token=args.http_token)
+    sinks = create_sinks(outputs, streams=streams, **http_options(args))
     if args.json:
         if "{stream}" in args.json:
             sinks += create_sinks([args.json], streams=streams)

@@ -19,13 +19,13 @@ MAX_WIDTH = 1920  # the mosaic is scaled down to fit this width
 
 
 class MosaicSink(Sink):
-    def __init__(self, uri, token=None):
+    def __init__(self, uri, token=None, **options):
         self.uri = uri
         inner = split_prefix(uri)[1]
         if split_prefix(inner)[0] is not None:
             raise SDKError(f"--output {uri}: got a nested prefix, expected mosaic:<a video path, display://, "
                            f"rtsp://..., http://...>")
-        self.inner = create_sink(inner, token=token)
+        self.inner = create_sink(inner, token=token, **options)
         self.inner.stream = None
         self.tiles = {}
         self.fresh = set()

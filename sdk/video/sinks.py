@@ -104,15 +104,17 @@ def sink_kind(text):
     return uri.protocol
 
 
-def create_sink(text, token=None):
-    """Build the sink for one --output value; sinks whose constructor takes `token` get --http-token."""
+def create_sink(text, token=None, **options):
+    """Build the sink for one --output value; a sink gets `token` (--http-token) and each other option (e.g.
+    http_sink.http_options) that its constructor takes; None means not given."""
     kind = sink_kind(text)
     cls = _load_class(SINKS[kind], text)
-    accepts_token = "token" in inspect.signature(cls).parameters
-    return cls(text, token=token) if accepts_token else cls(text)
+    params = inspect.signature(cls).parameters
+    given = {k: v for k, v in {"token": token, **options}.items() if v is not None and k in params}
+    return cls(text, **given)
 
 
-def create_sinks(outputs, streams=1, token=None):
+def create_sinks(outputs, streams=1, token=None, **options):
     """Sinks for several --output values and `streams` sources: a `{stream}` in a value makes one sink per
     stream (the placeholder replaced by the stream's number); a value without one is a single sink, which
     must be able to take every stream when there are several (JSON lines, display, mosaic:, http://)."""
@@ -121,14 +123,14 @@ def create_sinks(outputs, streams=1, token=None):
         kind = sink_kind(str(text).replace(STREAM_PLACEHOLDER, "0"))
         if STREAM_PLACEHOLDER in str(text) and kind != "mosaic":
             for i in range(streams):
-                sink = create_sink(str(text).replace(STREAM_PLACEHOLDER, str(i)), token=token)
+                sink = create_sink(str(text).replace(STREAM_PLACEHOLDER, str(i)), token=token, **options)
                 sink.stream = i
                 sinks.append(sink)
             continue
         if streams > 1 and kind not in MULTI_STREAM:
             raise SDKError(f"--output {text}: got one output for {streams} streams, expected a {{stream}} "
                            f"placeholder (e.g. {_placeholder_example(text)}) or mosaic:{text} to tile them")
-        sink = create_sink(text, token=token)
+        sink = create_sink(text, token=token, **options)
         sink.stream = None if streams > 1 else 0
         sinks.append(sink)
     return sinks
