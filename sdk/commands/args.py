@@ -251,6 +251,14 @@ def add_imgsz(p, default=DEFAULT_IMGSZ, help="input size", nargs=None):
     p.add_argument("--imgsz", type=IMGSZ, default=default, help=f"{help} (default {default})", **kw)
 
 
+def add_concurrency(p):
+    from ..bench_concurrent import MAX_CONCURRENCY
+
+    p.add_argument("--concurrency", type=integer(1, MAX_CONCURRENCY), default=None, metavar="N",
+                   help="N clients at once (threads, one connection each for triton://): throughput and "
+                        "p50/p95 latency per frame")
+
+
 def add_runs(p, runs=100, warmup=None, help="timed runs"):
     p.add_argument("--runs", type=integer(1, 10**6), default=runs, help=f"{help} (default {runs})")
     if warmup is not None:
