@@ -138,6 +138,20 @@ def yolo_model(checkpoint):
     return load_checkpoint(checkpoint)[0]
 
 
+@pytest.fixture(scope="module")
+def model(yolo_model):
+    """A test module's own copy of the shared model (it may train or cut it)."""
+    import copy
+
+    return copy.deepcopy(yolo_model)
+
+
+@pytest.fixture(scope="module")
+def teacher(model):
+    """The shared model as a distillation teacher (the module's copy)."""
+    return model
+
+
 def letterboxed_batch(data, names, split, count, imgsz):
     """(images, targets) torch tensors: the first `count` samples of a split, letterboxed as for training."""
     import torch

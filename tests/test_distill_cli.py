@@ -16,11 +16,6 @@ from .conftest import assert_one_line_error, run_cli  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def teacher(yolo_model):
-    return copy.deepcopy(yolo_model)  # this module's own copy of the shared model
-
-
-@pytest.fixture(scope="module")
 def student(teacher, tmp_path_factory):
     """The teacher pruned to 50 % by L1 (cheap; the criterion does not matter here), saved as the CLI input."""
     from sdk.prune.api import make_criterion, prune_model

@@ -13,11 +13,6 @@ from .conftest import letterboxed_batch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def teacher(yolo_model):
-    return copy.deepcopy(yolo_model)  # this module's own copy of the shared model
-
-
-@pytest.fixture(scope="module")
 def batch(pennfudan, teacher):
     return letterboxed_batch(pennfudan, teacher.names, "val", 2, 128)
 

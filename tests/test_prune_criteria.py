@@ -1,5 +1,4 @@
 """Pruning criteria on the real model and data: K-means++, L1 norm, feature-map statistics and clustering."""
-import copy
 import numpy as np
 import pytest
 
@@ -10,11 +9,6 @@ from sdk.prune.criteria import FeatureMapClustering, L1Norm, local_ratios_from_c
 from sdk.prune.kmeans import kmeans  # noqa: E402
 from sdk.prune.plan import keep_count, prunable_layers  # noqa: E402
 from sdk.prune.stats import box_mask, feature_map_stats  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def model(yolo_model):
-    return copy.deepcopy(yolo_model)  # this module's own copy of the shared model
 
 
 @pytest.fixture(scope="module")
