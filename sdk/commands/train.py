@@ -1,4 +1,5 @@
 """`python -m sdk train`: fine-tune a checkpoint (pruned or not) or train from a cfg, on the CPU."""
+import sys
 from pathlib import Path
 
 from ..deps import require
@@ -14,6 +15,7 @@ def add_arguments(p):
     add_data_args(p)
     add_finetune_args(p)
     add_run_args(p)
+    p.add_argument("--onnx", default=None, help="also export best.pt to this ONNX (class names from the data)")
 
 
 def add_data_args(p, train=True):
@@ -63,7 +65,11 @@ def check_budget(args):
 def load_data(args, model):
     """(train, val or None) datasets from the shared data arguments, with the model's class names."""
     from ..data.datasets import load_dataset
+    from ..train.heads import adapt_to_dataset
 
+    rebuilt = adapt_to_dataset(model, args.data, args.split)  # a dataset of other classes: a head for them
+    if rebuilt:
+        print(rebuilt, file=sys.stderr)
     val = None if args.no_val else (args.val_data or args.data)
     train_ds = load_dataset(args.data, names=list(model.names), split=args.split)
     val_ds = load_dataset(val, names=list(model.names), split=args.val_split) if val else None
@@ -142,5 +148,10 @@ def run(args):
         model = model_from_cfg(args.cfg, args.names)
     train_ds, val_ds = load_data(args, model)
     res = make_trainer(args, model, train_ds, val_ds, resume=args.resume).fit()
+    if args.onnx and res.get("best"):
+        from ..export.onnx_export import export_onnx
+
+        res["onnx"] = str(export_onnx(load_checkpoint(res["best"])[0], args.onnx, imgsz=args.imgsz,
+                                      source=Path(res["best"]).name)[0])
     print_results(res)
     return 0
