@@ -8,6 +8,8 @@ The YOLOv7 repository is not available here (no network), so its exporters are e
                   (one class; obj x cls otherwise), transposed
   nms-ort         official --end2end for onnxruntime: the --grid decode + NonMaxSuppression / Gather, (n, 7) rows
   raw             export.py without --grid: the per-level maps, decoded by the SDK with the checkpoint's anchors
+  efficientnms    (for engines; not in the table) the outputs of the EfficientNMS_TRT plugin (num_dets, det_boxes,
+                  det_scores, det_classes) computed with ONNX ops, so the fake TensorRT engine can run them
 
     python -m scripts.bench_layouts [--imgsz 416] [--runs 30] [--threads 2] [--out docs/layouts_bench.json]
 
@@ -83,7 +85,16 @@ def _forward_for(kind, det, max_det=300, iou=0.65, conf=0.001):
         sel = _OrtNMS.apply(nms_boxes, best.transpose(1, 2).contiguous(), torch.tensor([max_det]),
                             torch.tensor([iou]), torch.tensor([conf]))
         b, k = sel[:, 0], sel[:, 2]
-        return torch.cat([b.unsqueeze(1).float(), boxes[b, k, :], cls[b, k, :].float(), best[b, k, :]], 1)
+        if kind == "nms-ort":
+            return torch.cat([b.unsqueeze(1).float(), boxes[b, k, :], cls[b, k, :].float(), best[b, k, :]], 1)
+        # EfficientNMS_TRT's outputs (batch 1), written with ONNX ops so onnxruntime and the fake engine run them
+        n = sel.shape[0]
+        pad = max_det - n
+        det_boxes = torch.nn.functional.pad(boxes[b, k, :], (0, 0, 0, pad)).unsqueeze(0)
+        det_scores = torch.nn.functional.pad(best[b, k, 0], (0, pad)).unsqueeze(0)
+        det_classes = torch.nn.functional.pad(cls[b, k, 0].int(), (0, pad)).unsqueeze(0)
+        num = torch.full((1, 1), 1, dtype=torch.int32) * n
+        return num, det_boxes, det_scores, det_classes
 
     return forward
 
@@ -102,18 +113,25 @@ def export_foreign(weights, kind, out, imgsz=416, opset=13, max_det=300, iou=0.6
     det = model.detect
     det.forward = types.MethodType(_forward_for(kind, det, max_det, iou, conf), det)
     names = {"yolo": ["output", "level0", "level1", "level2"], "raw": ["output", "level1", "level2"],
-             "anchor-free": ["output0"], "nms-ort": ["output"]}[kind]
+             "anchor-free": ["output0"], "nms-ort": ["output"],
+             "efficientnms": ["num_dets", "det_boxes", "det_scores", "det_classes"]}[kind]
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, torch.zeros(1, 3, imgsz, imgsz), str(out), opset_version=opset,
                           input_names=["images"], output_names=names, dynamo=False,
                           dynamic_axes={"output": {0: "n"}} if kind == "nms-ort" else None)
     proto = onnx.load(str(out))
+    if kind == "efficientnms":  # the plugin's outputs are fixed-size (max_output_boxes), as engines declare them
+        for o, dims in zip(proto.graph.output, ((1, 1), (1, max_det, 4), (1, max_det), (1, max_det))):
+            for d, v in zip(o.type.tensor_type.shape.dim, dims):
+                d.Clear()
+                d.dim_value = v
+        onnx.save(proto, str(out))
     ops = {n.op_type for n in proto.graph.node}
-    if kind in ("yolo", "nms-ort") and "ScatterND" not in ops:
+    if kind in ("yolo", "nms-ort", "efficientnms") and "ScatterND" not in ops:
         raise AssertionError(f"{kind}: the emulated official decode lost its ScatterND (ops {sorted(ops)})")
-    if kind == "nms-ort" and "NonMaxSuppression" not in ops:
-        raise AssertionError("nms-ort: no NonMaxSuppression in the graph")
+    if kind in ("nms-ort", "efficientnms") and "NonMaxSuppression" not in ops:
+        raise AssertionError(f"{kind}: no NonMaxSuppression in the graph")
     return Path(out)
 
 
