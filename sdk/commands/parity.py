@@ -23,6 +23,7 @@ def _backends(args, ws_tmp):
     """{label: fn(x) -> raw (1, boxes, 5+nc) array}."""
     import importlib.util
 
+    from ..layouts import canonical_infer
     from ..runners.onnxruntime import OnnxRuntimeRunner
 
     fns = {}
@@ -44,7 +45,7 @@ def _backends(args, ws_tmp):
             fns["pytorch"] = torch_fn
     for label, path in (("ort fp32", args.model), ("ort int8", ws_tmp)):
         runner = OnnxRuntimeRunner(path, threads=args.threads).load()
-        fns[label] = (lambda r: lambda x: r.infer(x)[r.outputs[0].name])(runner)
+        fns[label] = canonical_infer(runner)  # any layout -> the (1, boxes, 5+nc) rows (sdk/layouts.py)
     return fns
 
 
@@ -89,6 +90,7 @@ def run(args):
         ref_label = next(iter(fns))
         preds = {k: [] for k in fns}
         diff = {k: {"boxes_px": 0.0, "scores": 0.0, "boxes_px_all": 0.0} for k in fns}
+        compared = set()
         for s in ds.samples:
             x, lb = pre(read_image(s.path))
             raw = {k: fn(x) for k, fn in fns.items()}
@@ -96,14 +98,18 @@ def run(args):
             # candidates can differ by hundreds of pixels in w/h and never survive NMS.
             confident = raw[ref_label][..., 4] >= CONFIDENT
             for k, out in raw.items():
-                d = np.abs(out - raw[ref_label])
-                diff[k]["boxes_px_all"] = max(diff[k]["boxes_px_all"], float(d[..., :4].max()))
-                if confident.any():
-                    diff[k]["boxes_px"] = max(diff[k]["boxes_px"], float(d[..., :4][confident].max()))
-                diff[k]["scores"] = max(diff[k]["scores"], float(d[..., 4:].max()))
+                if out.shape == raw[ref_label].shape:  # NMS inside a graph: rows differ, detections compared only
+                    compared.add(k)
+                    d = np.abs(out - raw[ref_label])
+                    diff[k]["boxes_px_all"] = max(diff[k]["boxes_px_all"], float(d[..., :4].max()))
+                    if confident.any():
+                        diff[k]["boxes_px"] = max(diff[k]["boxes_px"], float(d[..., :4][confident].max()))
+                    diff[k]["scores"] = max(diff[k]["scores"], float(d[..., 4:].max()))
                 det = postprocess(out[0], lb, meta.names, EVAL_CONF, EVAL_IOU, 300)
                 preds[k].append({"boxes": det.boxes.astype(np.float64), "scores": det.scores.astype(np.float64),
                                  "classes": mapping[det.class_ids] if len(det) else det.class_ids})
+        for k in set(fns) - compared:
+            diff[k] = {key: float("nan") for key in diff[k]}
         rows = []
         for k in fns:
             sc = score_predictions(ds, preds[k])
