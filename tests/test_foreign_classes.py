@@ -7,7 +7,7 @@ import math
 import cv2
 import pytest
 
-from .conftest import run_cli
+from .conftest import assert_one_line_error, run_cli
 
 torch = pytest.importorskip("torch", reason="training needs the torch extra")
 
@@ -95,3 +95,20 @@ def test_datasets_of_model_classes_keep_the_head(pennfudan, tmp_path):
     assert data_class_names(str(persons)) == ["person"] and not needs_new_head(["person"], ["person"])
     mixed = _voc(pennfudan / "images" / "val", tmp_path / "m", ["person", "raccoon"], 3)
     assert needs_new_head(["person"], data_class_names(str(mixed)))
+
+
+def test_qat_and_distill_take_a_dataset_of_new_classes(checkpoint, pennfudan, tmp_path):
+    from sdk.quant import qat
+    from sdk.train.heads import adapt_to_dataset
+
+    data = _voc(pennfudan / "images" / "val", tmp_path / "voc", ["raccoon", "fox"], 4)
+    model, _, _ = qat.load_qat_model(checkpoint)
+    msg = adapt_to_dataset(model, str(data), "train")
+    assert msg.startswith("head: rebuilt") and model.names == ["fox", "raccoon"]
+    model = qat.prepare_qat(model)  # what the qat command does next: the new head convs fake-quantized too
+    cls = qat.quant_conv_class()
+    assert all(type(c) is cls for c in model.detect.m) and model.detect.m[0].out_channels == 3 * 7
+    # distillation from a person teacher into a raccoon/fox student is refused on one line
+    p = run_cli("distill", "--weights", checkpoint, "--teacher", checkpoint, "--data", data, "--epochs", "1",
+                "--out-dir", tmp_path / "kd", "--no-val")
+    assert_one_line_error(p, "--teacher", "expected the student's fox, raccoon")

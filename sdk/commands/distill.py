@@ -67,7 +67,11 @@ def run(args):
     student = load_checkpoint(args.weights or args.resume)[0]  # resuming: the run's own architecture
     teacher = load_checkpoint(args.teacher)[0]
     check_teacher(teacher, student, args.teacher)
-    train_ds, val_ds = load_data(args, student)
+    names_before = list(student.names)
+    train_ds, val_ds = load_data(args, student)  # may rebuild the student's head for the data's classes
+    if list(student.names) != names_before and list(teacher.names) != list(student.names):
+        raise SDKError(f"--teacher {args.teacher}: has classes {', '.join(map(str, teacher.names))}, expected the "
+                       f"student's {', '.join(map(str, student.names))} (fine-tune the teacher on --data first)")
     kd = OutputDistillation(teacher, weight=args.kd_weight, obj_gain=args.obj_gain, cls_gain=args.cls_gain,
                             box_gain=args.box_gain, temperature=args.temperature, box_conf=args.box_conf)
     res = make_trainer(args, student, train_ds, val_ds, loss_hooks=[kd], resume=args.resume).fit()
