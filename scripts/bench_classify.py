@@ -11,9 +11,7 @@ quantizes it with `sdk.classify_quant` and scores both with `sdk.classify.evalua
 machine is shared. Prints a markdown table and, last, one JSON line.
 """
 import argparse
-import json
 import os
-import platform
 import random
 import tempfile
 from pathlib import Path
@@ -79,8 +77,8 @@ def compare(model, data, calib, int8_out, calib_count=64, runs=200):
     paths = sorted(random.Random(0).sample(paths, min(calib_count, len(paths))))
     quantize_classifier(model, int8_out, paths)
     rows = {}
-    clfs = {"fp32": Classifier(model, backend="ort", threads=1), "int8": Classifier(int8_out, backend="ort",
-                                                                                    threads=1)}
+    # sessions timed side by side: no idle spinning (sdk.bench.benchmark_runner)
+    clfs = {k: Classifier(m, backend="ort", threads=1, spin=False) for k, m in (("fp32", model), ("int8", int8_out))}
     x = clfs["fp32"].pre(read_image(paths[0]))[0]
     timing = interleaved_model_bench({k: (c.runner, x) for k, c in clfs.items()}, runs=runs)
     for k, c in clfs.items():
@@ -113,14 +111,14 @@ def main():
             model = train_demo_classifier(crops / "train", work / "demo-cnn.onnx")
             data, calib = crops / "val", crops / "train"
         rows = compare(model, data, calib, work / (model.stem + ".int8.onnx"), runs=args.runs)
-    where = f"{platform.machine()} {os.cpu_count()} cores, onnxruntime CPU, 1 thread"
+    from sdk.report import describe_machine, print_json_last, print_table
+
+    where = f"{describe_machine()}, onnxruntime CPU, 1 thread, no spinning"
     print(f"classifier FP32 vs INT8 QDQ ({where})")
-    print("| model | top-1 | images | size KB | p50 ms (interleaved) | speed vs fp32 |")
-    print("|---|---|---|---|---|---|")
-    for k, r in rows.items():
-        print(f"| {k} | {r['top1']:.4f} | {r['images']} | {r['size_kb']:.1f} | {r['p50_ms']:.3f} | "
-              f"{rows['fp32']['p50_ms'] / r['p50_ms']:.2f}x |")
-    print(json.dumps({"where": where, **rows}))
+    print_table([[k, f"{r['top1']:.4f}", r["images"], f"{r['size_kb']:.1f}", f"{r['p50_ms']:.3f}",
+                  f"{rows['fp32']['p50_ms'] / r['p50_ms']:.2f}x"] for k, r in rows.items()],
+                ["model", "top-1", "images", "size KB", "p50 ms (interleaved)", "speed vs fp32"])
+    print_json_last({"where": where, **rows})
 
 
 if __name__ == "__main__":

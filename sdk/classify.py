@@ -141,7 +141,7 @@ class Classifier:
         self.pre = ClassifyPreprocessor(self.meta, extras["resize"], extras["crop_fraction"], runner.input.dtype)
         self.names = tuple(self.meta.names)
         if topk < 1:
-            raise SDKError(f"--topk: got {topk}, expected at least 1")
+            raise SDKError(f"topk: got {topk}, expected at least 1")
         self.topk = min(int(topk), len(self.names))
         self.output_name = runner.outputs[0].name
         self.last_timing = {}
@@ -178,7 +178,7 @@ class Classifier:
         self.close()
 
 
-def folder_dataset(root, names=None, what="--source"):
+def folder_dataset(root, names=None, what="source"):
     """[(image path, class index)] from root/class_name/*.jpg; classes are the model's names when given."""
     root = Path(root)
     if not root.is_dir():

@@ -106,3 +106,12 @@ def assert_one_line_error(proc, *needles):
     for n in needles:
         assert n in errors[0], (n, errors[0])
     return errors[0]
+
+
+@pytest.fixture(scope="session")
+def dynamic_onnx_model(tmp_path_factory, checkpoint):
+    """The shared checkpoint exported with a dynamic batch dimension (several camera streams per inference)."""
+    pytest.importorskip("torch", reason="export needs the torch extra")
+    out = tmp_path_factory.mktemp("model-dynamic") / "yolov7-tiny-dynamic.onnx"
+    run_cli("export", "--weights", str(checkpoint), "--imgsz", "416", "--dynamic-batch", "-o", str(out), check=True)
+    return out

@@ -6,8 +6,8 @@ model) is run and the student is pulled towards its objectness, class scores and
 """
 from ..deps import require
 from ..errors import SDKError
-from .train import (add_data_args, add_finetune_args, add_run_args, check_budget, load_data, make_trainer,
-                    parse_hyp, print_results)
+from . import args as groups
+from .common import print_results
 
 KD_COLUMNS = ("train_kd_obj", "train_kd_cls", "train_kd_box")
 
@@ -18,16 +18,18 @@ def add_arguments(p):
     p.add_argument("--teacher", required=True,
                    help="the teacher: official YOLOv7 .pt or SDK checkpoint with the student's head (classes, "
                         "anchors), e.g. the unpruned model")
-    add_data_args(p)
-    add_finetune_args(p)
-    add_run_args(p)
+    groups.add_train_data(p)
+    groups.add_finetune(p)
+    groups.add_run(p)
     g = p.add_argument_group("distillation")
-    g.add_argument("--kd-weight", type=float, default=1.0, help="gain on the whole distillation loss")
-    g.add_argument("--temperature", type=float, default=1.0, help="softening of the teacher's scores (T^2-scaled)")
-    g.add_argument("--obj-gain", type=float, default=1.0, help="objectness KL gain")
-    g.add_argument("--cls-gain", type=float, default=1.0, help="class KL gain (weighted by teacher objectness)")
-    g.add_argument("--box-gain", type=float, default=0.05, help="box L2 gain where the teacher is confident")
-    g.add_argument("--box-conf", type=float, default=0.5, help="teacher confidence for the box term")
+    g.add_argument("--kd-weight", type=groups.POSITIVE, default=1.0, help="gain on the whole distillation loss")
+    g.add_argument("--temperature", type=groups.POSITIVE, default=1.0,
+                   help="softening of the teacher's scores (T^2-scaled)")
+    g.add_argument("--obj-gain", type=groups.NON_NEGATIVE, default=1.0, help="objectness KL gain")
+    g.add_argument("--cls-gain", type=groups.NON_NEGATIVE, default=1.0,
+                   help="class KL gain (weighted by teacher objectness)")
+    g.add_argument("--box-gain", type=groups.NON_NEGATIVE, default=0.05, help="box L2 gain where the teacher is confident")
+    g.add_argument("--box-conf", type=groups.PROBABILITY, default=0.5, help="teacher confidence for the box term")
 
 
 def check_teacher(teacher, student, path):
@@ -46,35 +48,30 @@ def check_teacher(teacher, student, path):
 
 
 def run(args):
-    check_budget(args)
-    parse_hyp(args.hyp)
-    for flag, value in (("--temperature", args.temperature), ("--kd-weight", args.kd_weight)):
-        if not value > 0:
-            raise SDKError(f"{flag}: got {value}, expected a positive number")
-    for flag, value in (("--obj-gain", args.obj_gain), ("--cls-gain", args.cls_gain), ("--box-gain", args.box_gain)):
-        if value < 0:
-            raise SDKError(f"{flag}: got {value}, expected 0 or more")
+    recipe = groups.recipe_from_args(args)
     require("torch", "distillation")
     from ..distill import OutputDistillation
     from ..models.checkpoint import load_checkpoint
+    from ..train.recipe import make_trainer
 
     if not (args.weights or args.resume):
         raise SDKError("--weights: got nothing, expected the student checkpoint (or --resume last.pt)")
     if args.threads:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)  # before the teacher runs
     student = load_checkpoint(args.weights or args.resume)[0]  # resuming: the run's own architecture
     teacher = load_checkpoint(args.teacher)[0]
     check_teacher(teacher, student, args.teacher)
     names_before = list(student.names)
-    train_ds, val_ds = load_data(args, student)  # may rebuild the student's head for the data's classes
+    train_ds, val_ds = groups.train_val_from_args(args, student)  # may rebuild the head for the data's classes
     if list(student.names) != names_before and list(teacher.names) != list(student.names):
         raise SDKError(f"--teacher {args.teacher}: has classes {', '.join(map(str, teacher.names))}, expected the "
                        f"student's {', '.join(map(str, student.names))} (fine-tune the teacher on --data first)")
     kd = OutputDistillation(teacher, weight=args.kd_weight, obj_gain=args.obj_gain, cls_gain=args.cls_gain,
                             box_gain=args.box_gain, temperature=args.temperature, box_conf=args.box_conf)
-    res = make_trainer(args, student, train_ds, val_ds, loss_hooks=[kd], resume=args.resume).fit()
+    res = make_trainer(student, train_ds, val_ds, recipe, out_dir=args.out_dir, resume=args.resume,
+                       loss_hooks=[kd]).fit()
     res["distillation"] = {"teacher": str(args.teacher), "weight": args.kd_weight, "temperature": args.temperature,
                            "obj_gain": args.obj_gain, "cls_gain": args.cls_gain, "box_gain": args.box_gain,
                            "box_conf": args.box_conf}

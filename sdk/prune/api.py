@@ -14,12 +14,12 @@ def make_criterion(name, model=None, data=None, imgsz=416, stats_images=64, seed
     if name == "fmc":
         if stats is None:
             if data is None:
-                raise SDKError("--data: got nothing, expected labelled training images for feature-map clustering")
+                raise SDKError("data: got nothing, expected labelled training images for feature-map clustering")
             from .stats import feature_map_stats
 
             stats = feature_map_stats(model, prunable_layers(model), data, imgsz, stats_images, progress)
         return FeatureMapClustering(stats, seed)
-    raise SDKError(f"--criterion: got {name}, expected one of {', '.join(CRITERIA)}")
+    raise SDKError(f"criterion: got {name}, expected one of {', '.join(CRITERIA)}")
 
 
 def prune_model(model, criterion, level=0.0, layer_ratios=None, local=False, round_to=0, imgsz=416, inplace=False):
@@ -39,7 +39,7 @@ def prune_model(model, criterion, level=0.0, layer_ratios=None, local=False, rou
     ratios = dict(layer_ratios or {})
     if local:
         if not isinstance(criterion, FeatureMapClustering):
-            raise SDKError("--local: got criterion l1, expected fmc (per-layer ratios come from the clustering)")
+            raise SDKError("local: got criterion l1, expected fmc (per-layer ratios come from the clustering)")
         ratios = {**local_ratios_from_clustering(criterion.stats, level, criterion.seed), **ratios}
     before = {"params": count_params(model), "gflops": count_gflops(model, imgsz)}
     counts = keep_counts(layers, level, ratios, round_to)

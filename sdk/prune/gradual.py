@@ -24,12 +24,12 @@ def schedule_for(total_steps, level, updates=10, end=0.6, begin=0.0):
     from ..prune_schedule import CubicSchedule
 
     if not 0.0 <= begin < end <= 1.0:
-        raise SDKError(f"--prune-begin/--prune-end: got {begin}/{end}, expected 0 <= begin < end <= 1")
+        raise SDKError(f"prune_begin/prune_end: got {begin}/{end}, expected 0 <= begin < end <= 1")
     t0 = int(round(begin * total_steps))
     span = int(end * total_steps) - t0
     if updates < 1 or span < updates:
-        raise SDKError(f"--prune-updates: got {updates}, expected 1 to {max(span, 0)} (the optimizer steps between "
-                       f"--prune-begin and --prune-end of {total_steps} steps; raise --epochs or lower it)")
+        raise SDKError(f"prune_updates: got {updates}, expected 1 to {max(span, 0)} (the optimizer steps between "
+                       f"prune_begin and prune_end of {total_steps} steps; raise epochs or lower it)")
     return CubicSchedule(final=level, initial=0.0, begin_step=t0, num_updates=updates, frequency=span // updates)
 
 

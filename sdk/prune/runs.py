@@ -116,7 +116,7 @@ class Recipe:
         from ..train.trainer import as_dataset
 
         names = list(load_checkpoint(self.weights)[0].names)
-        return as_dataset(load_dataset(self.data, names=names, split="val"), "val", names, "--val-data",
+        return as_dataset(load_dataset(self.data, names=names, split="val"), "val", names, "val_data",
                           self.max_val_images)
 
     def score(self, checkpoint, onnx_name):
@@ -192,10 +192,8 @@ def machine():
     (not during earlier runs it reads back)."""
     import os
 
-    import torch
-
-    from .sweep import machine_description
+    from ..report import describe_machine
 
     load = os.getloadavg()
-    return (f"{machine_description()}, torch {torch.__version__.split('+')[0]} CPU; load average when this "
-            f"file was written {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)")
+    return (f"{describe_machine()} (CPU builds); load average when this file was written {load[0]:.1f} / "
+            f"{load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)")
