@@ -6,7 +6,7 @@
 The demo builds a two-class folder dataset from the shared Penn-Fudan COCO labels (person boxes, and
 background crops that overlap no person; train images for training/calibration, val images held out), trains
 a small 3-conv CNN with torch for 16 short epochs, exports it with SDK classification metadata, then
-quantizes it with `sdk.classify_quant` and scores both with `sdk.classify.evaluate_folder`. Latency is
+quantizes it with `sdk.classify.quantize` and scores both with `sdk.classify.evaluate_folder`. Latency is
 `sdk.bench.interleaved_model_bench` (rounds of each model interleaved), reported as a ratio because the
 machine is shared. Prints a markdown table and, last, one JSON line.
 """
@@ -18,62 +18,18 @@ from pathlib import Path
 
 import numpy as np
 
-from sdk.classify import (Classifier, ClassifyPreprocessor, classify_metadata, evaluate_folder, folder_dataset,
-                          person_crops, set_classify_props)
-from sdk.classify_quant import quantize_classifier
-from sdk.data.datasets import load_dataset
+from sdk.classify import Classifier, evaluate_folder, folder_dataset
+from sdk.classify.demo import demo_crops, train_demo_classifier
+from sdk.classify.quantize import quantize_classifier
 from sdk.data.images import read_image
 
 SHARED = Path(os.environ.get("SDK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-DEMO_NAMES = ["background", "person"]
-
-
-def demo_crops(pennfudan, root):
-    """root/train and root/val, folder per class, from the Penn-Fudan train and val images."""
-    root = Path(root)
-    person_crops(load_dataset(Path(pennfudan) / "instances_train.json"), root / "train")
-    person_crops(load_dataset(Path(pennfudan) / "instances_val.json"), root / "val")
-    return root
-
-
-def train_demo_classifier(train_root, out, size=64, epochs=16, seed=0):
-    """A small BN-ReLU CNN trained on folder-per-class crops; exported to ONNX with SDK metadata ('stretch')."""
-    import onnx
-    import torch
-
-    meta = classify_metadata(DEMO_NAMES, (size, size), "logits", mean=(0.485, 0.456, 0.406),
-                             std=(0.229, 0.224, 0.225), source="bench_classify demo CNN")
-    pre = ClassifyPreprocessor(meta, "stretch")
-    samples = folder_dataset(train_root, DEMO_NAMES)
-    x = torch.from_numpy(np.concatenate([pre(read_image(p))[0] for p, _ in samples]))
-    y = torch.tensor([c for _, c in samples])
-    torch.manual_seed(seed)
-    layers = []
-    for cin, cout in ((3, 16), (16, 32), (32, 64)):
-        layers += [torch.nn.Conv2d(cin, cout, 3, 2, 1), torch.nn.BatchNorm2d(cout), torch.nn.ReLU()]
-    net = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 2))
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)  # settles: held-out top-1 varies less by seed
-    for _ in range(epochs):
-        net.train()
-        for idx in torch.randperm(len(x)).split(32):
-            xb = x[idx]
-            xb = torch.where(torch.rand(len(idx), 1, 1, 1) < 0.5, xb, xb.flip(-1))  # horizontal flips
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xb), y[idx]).backward()
-            opt.step()
-        sched.step()
-    net.eval()
-    torch.onnx.export(net, (torch.zeros(1, 3, size, size),), str(out), input_names=["images"],
-                      output_names=["output"], opset_version=13, dynamo=False)
-    onnx.save(set_classify_props(onnx.load(str(out)), meta, "stretch"), str(out))
-    return Path(out)
 
 
 def compare(model, data, calib, int8_out, calib_count=64, runs=200):
     from sdk.bench import interleaved_model_bench
 
-    paths = [p for p, _ in folder_dataset(calib, what="--calib")]
+    paths = [p for p, _ in folder_dataset(calib, what="calib")]
     paths = sorted(random.Random(0).sample(paths, min(calib_count, len(paths))))
     quantize_classifier(model, int8_out, paths)
     rows = {}

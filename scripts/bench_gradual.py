@@ -13,7 +13,9 @@ import json
 from pathlib import Path
 
 from sdk.fileio import write_text_atomic
-from sdk.prune.runs import add_recipe_args, curve, machine, recipe_from_args
+from sdk.commands.args import add_recipe as add_recipe_args
+from sdk.commands.args import recipe_from_flags as recipe_from_args
+from sdk.experiments.prune_steps import curve, machine
 from sdk.report import markdown_table
 
 
@@ -44,7 +46,7 @@ def main(argv=None):
                          "criterion": crit, **res["score"], "last_map50": hist[-1].get("map50"),
                          "best_epoch": (best or {}).get("epoch") or res["gradual"]["finetune"].get("best_epoch"),
                          "train_min": round(seconds / 60, 1), "curve": curve(hist)})
-    from sdk.prune.sweep import bench_rows
+    from sdk.experiments.prune_sweep import bench_rows
 
     bench_rows(rows, args.bench_runs)
     write(rows, events, args)

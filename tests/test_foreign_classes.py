@@ -111,4 +111,4 @@ def test_qat_and_distill_take_a_dataset_of_new_classes(checkpoint, pennfudan, tm
     # distillation from a person teacher into a raccoon/fox student is refused on one line
     p = run_cli("distill", "--weights", checkpoint, "--teacher", checkpoint, "--data", data, "--epochs", "1",
                 "--out-dir", tmp_path / "kd", "--no-val")
-    assert_one_line_error(p, "--teacher", "expected the student's fox, raccoon")
+    assert_one_line_error(p, "teacher", "expected the student's fox, raccoon")

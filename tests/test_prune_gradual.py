@@ -12,7 +12,7 @@ from sdk.errors import SDKError  # noqa: E402
 from sdk.models.checkpoint import load_checkpoint  # noqa: E402
 from sdk.prune.gradual import StructuredGradualPruning, schedule_for  # noqa: E402
 from sdk.prune.plan import keep_count, prunable_layers  # noqa: E402
-from sdk.prune_schedule import cubic_sparsity  # noqa: E402
+from sdk.prune.schedule import cubic_sparsity  # noqa: E402
 
 from .conftest import assert_one_line_error, run_cli  # noqa: E402
 

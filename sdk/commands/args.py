@@ -413,14 +413,8 @@ def recipe_from_args(args):
 
 def train_val_from_args(args, model):
     """(train, val or None) datasets from --data/--split/--val-data/--val-split/--no-val."""
-    import sys
-
-    from ..train.heads import adapt_to_dataset
     from ..train.recipe import load_train_val
 
-    rebuilt = adapt_to_dataset(model, args.data, args.split)  # data of other classes: a head for them (issue 15)
-    if rebuilt:
-        print(rebuilt, file=sys.stderr)
     return load_train_val(model, args.data, args.split, args.val_data, args.val_split,
                           validate=not args.no_val)
 
@@ -479,9 +473,35 @@ def calib_paths_from_args(args):
 def workspace_from_args(args):
     """The quantization workspace (one calibration, many variants) for --model, --calib and --data."""
     from ..data.datasets import load_dataset
-    from ..quant.analyses import Workspace
+    from ..experiments.precision import Workspace
     from ..quant.layers import load_model, metadata_of
 
     names = metadata_of(load_model(args.model)).names
     ds = load_dataset(args.data, names=names, split=args.split, images=args.images)
     return Workspace(args.model, calib_paths_from_args(args), ds, quant_config_from_args(args), threads=args.threads)
+
+
+# ---------------------------------------------------------------- the pruning table scripts
+def add_recipe(p, weights_help=None):
+    """The command-line face of `sdk.experiments.prune_steps.Recipe` (scripts/bench_distill.py, bench_gradual.py)."""
+    p.add_argument("--weights", default="../shared/models/yolov7-tiny-pennfudan.pt", help=weights_help)
+    p.add_argument("--data", default="../shared/data/pennfudan")
+    p.add_argument("--epochs", type=COUNT, default=20)
+    p.add_argument("--level", type=FRACTION, default=0.5)
+    p.add_argument("--criteria", default="fmc,l1")
+    add_imgsz(p)
+    add_threads(p, 1, "torch CPU threads")
+    p.add_argument("--max-images", type=COUNT, default=None, help="smoke runs: first N training images")
+    p.add_argument("--max-val-images", type=COUNT, default=None)
+    p.add_argument("--stats-images", type=COUNT, default=64)
+    p.add_argument("--work", default="/tmp/edge-prune-bench", help="steps are kept here; reruns resume")
+
+
+def recipe_from_flags(args, **kw):
+    from pathlib import Path
+
+    from ..experiments.prune_steps import Recipe
+
+    return Recipe(args.weights, args.data, Path(args.work), args.epochs, args.level, args.imgsz, threads=args.threads,
+                  max_images=args.max_images, max_val_images=args.max_val_images, stats_images=args.stats_images,
+                  log=lambda m: print(m, flush=True), **kw)

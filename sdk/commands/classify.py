@@ -71,7 +71,7 @@ def _quantize(args):
     import random
 
     from ..classify import folder_dataset
-    from ..classify_quant import quantize_classifier
+    from ..classify.quantize import quantize_classifier
     from calibrators.data_reader import calibration_images
 
     source = args.calib or args.source

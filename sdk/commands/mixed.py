@@ -19,7 +19,7 @@ def run(args):
     from ..errors import SDKError
     from ..fileio import write_text_atomic
     from ..precision.plan import PrecisionPlan
-    from ..quant.analyses import conv_layers, greedy_plan, sensitivity
+    from ..experiments.precision import conv_layers, greedy_plan, sensitivity
     from ..report import write_outputs
 
     if args.max_drop < 0:

@@ -12,7 +12,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..quant.analyses import PARTIAL_PLANS, block_plan
+    from ..experiments.precision import PARTIAL_PLANS, block_plan
     from ..report import write_outputs
 
     rows = []

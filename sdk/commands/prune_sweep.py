@@ -42,7 +42,7 @@ def run(args):
     from ..errors import SDKError
     from ..models.checkpoint import load_checkpoint
     from ..prune.criteria import CRITERIA
-    from ..prune.sweep import COLUMNS, parse_levels, run_sweep, table_rows, write_outputs
+    from ..experiments.prune_sweep import COLUMNS, parse_levels, run_sweep, table_rows, write_outputs
     from ..train.recipe import parse_hyp
 
     levels = parse_levels(args.levels)

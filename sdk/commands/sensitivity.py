@@ -12,7 +12,7 @@ def add_arguments(p):
 
 
 def run(args):
-    from ..quant.analyses import sensitivity
+    from ..experiments.precision import sensitivity
     from ..report import write_outputs
 
     with workspace_from_args(args) as ws:

@@ -1,6 +1,5 @@
 """`python -m sdk train`: fine-tune a checkpoint (pruned or not) or train from a cfg, on the CPU."""
 from ..deps import require
-from ..errors import SDKError
 from . import args as groups
 from .common import print_results
 
@@ -17,27 +16,22 @@ def add_arguments(p):
 
 
 def run(args):
+    from ..train.api import fine_tune
+
     recipe = groups.recipe_from_args(args)  # bad --hyp fails before torch loads
     require("torch", "training")
-    from ..models.checkpoint import load_checkpoint
-    from ..train.recipe import make_trainer, model_from_cfg
-
-    if not (args.weights or args.cfg or args.resume):
-        raise SDKError("--weights/--cfg: got neither, expected a checkpoint to fine-tune, a cfg to train from, "
-                       "or --resume last.pt")
-    if args.weights or args.resume and not args.cfg:
-        model = load_checkpoint(args.weights or args.resume)[0]  # resuming: the run's own architecture
-    else:
-        names = [n.strip() for n in args.names.split(",")] if args.names else None
-        model = model_from_cfg(args.cfg, names)
-    train_ds, val_ds = groups.train_val_from_args(args, model)
-    res = make_trainer(model, train_ds, val_ds, recipe, out_dir=args.out_dir, resume=args.resume).fit()
-    if args.onnx and res.get("best"):
+    names = [n.strip() for n in args.names.split(",")] if args.names else None
+    res = fine_tune(args.weights, args.data, recipe, args.out_dir, split=args.split, val_data=args.val_data,
+                    val_split=args.val_split, validate=not args.no_val, cfg=args.cfg, names=names,
+                    resume=args.resume)
+    out = res.to_dict()
+    if args.onnx and res.best:
         from pathlib import Path
 
         from ..export.onnx_export import export_onnx
+        from ..models.checkpoint import load_checkpoint
 
-        res["onnx"] = str(export_onnx(load_checkpoint(res["best"])[0], args.onnx, imgsz=recipe.imgsz,
-                                      source=Path(res["best"]).name)[0])
-    print_results(res)
+        out["onnx"] = str(export_onnx(load_checkpoint(res.best)[0], args.onnx, imgsz=recipe.imgsz,
+                                      source=Path(res.best).name)[0])
+    print_results(out)
     return 0

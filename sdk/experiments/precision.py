@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 
 from ..errors import SDKError
 from ..precision.plan import PrecisionPlan
-from .layers import check_float_model, load_model, metadata_of, onnx_layers
-from .quantize import QuantConfig, calibrate, quantize
+from ..quant.layers import check_float_model, load_model, metadata_of, onnx_layers
+from ..quant.quantize import QuantConfig, calibrate, quantize
 
 PARTIAL_PLANS = {
     "fp32": None,

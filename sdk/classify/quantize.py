@@ -9,11 +9,12 @@ from dataclasses import replace
 
 from calibrators.data_reader import ImageCalibrationReader
 
-from .classify import ClassifyPreprocessor, classify_extras, set_classify_props
-from .deps import require
-from .errors import SDKError
-from .fileio import atomic_path, temp_beside, discard
-from .quant.methods import ORT_METHODS as CALIBRATE_METHODS, canonical_method
+from ..deps import require
+from ..errors import SDKError
+from ..fileio import atomic_path, discard, temp_beside
+from ..quant.methods import ORT_METHODS as CALIBRATE_METHODS, canonical_method
+from .metadata import classify_extras, set_classify_props
+from .preprocess import ClassifyPreprocessor
 
 
 class ClassifierCalibrationReader(ImageCalibrationReader):
@@ -27,7 +28,7 @@ def quantize_classifier(model, output, calib_paths, method="minmax", per_channel
     """FP32 classifier ONNX -> QDQ INT8 ONNX; returns a report."""
     import onnx
 
-    from .runners.onnxruntime import OnnxRuntimeRunner
+    from ..runners.onnxruntime import OnnxRuntimeRunner
 
     q = require("onnxruntime.quantization", "INT8 quantization")
     method = canonical_method(method)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import SDKError
 from ..fileio import write_text_atomic
-from .plan import check_level
+from ..prune.plan import check_level
 
 
 def parse_levels(text):
@@ -35,9 +35,9 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
     """Returns the result dict (rows + settings); writes models and nothing else (see `write_outputs`)."""
     from ..train.trainer import Trainer, as_dataset
     from ..train.validate import validate
-    from .api import make_criterion, prune_model
-    from .measure import count_gflops, count_params
-    from .recalibrate import recalibrate_batchnorm
+    from ..prune.api import make_criterion, prune_model
+    from ..prune.measure import count_gflops, count_params
+    from ..prune.recalibrate import recalibrate_batchnorm
 
     out_dir = Path(out_dir)
     names = list(model.names)
