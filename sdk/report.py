@@ -119,27 +119,16 @@ def write_outputs(out_dir: str | Path, name: str, title: str, headers: Sequence[
 
 # ---------------------------------------------------------------- the machine
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("model name", "Model", "Hardware")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+    from .quant.cpu import read_cpu  # the one /proc/cpuinfo reader (also picks the INT8 form)
+
+    return read_cpu().name
 
 
 def cpu_flags() -> list[str]:
     """The SIMD flags of this CPU that matter for inference speed (Linux /proc/cpuinfo; [] elsewhere)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    have = set(line.split(":", 1)[1].split())
-                    return sorted(have & set(SIMD_FLAGS))
-    except OSError:
-        pass
-    return []
+    from .quant.cpu import read_cpu
+
+    return sorted(read_cpu().flags & set(SIMD_FLAGS))
 
 
 def _version(dist: str, module: str) -> str | None:
