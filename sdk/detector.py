@@ -2,6 +2,7 @@
 import time
 
 from .errors import SDKError
+from .metadata import check_input_dtype, check_yolo_output
 from .postprocess import postprocess
 from .preprocess import Preprocessor
 from .runners import load_runner
@@ -21,6 +22,7 @@ class Detector:
         if not self.meta.has_sdk_props:
             raise SDKError(f"model {model}: no SDK metadata (class names, input size) in the file, expected a model "
                            f"exported with 'python -m sdk export' or an engine built by build_engine")
+        check_input_dtype(self.meta, runner.input.dtype, f"model {model}")
         self.pre = Preprocessor(self.meta, dtype=runner.input.dtype)
         self.names = tuple(self.meta.names)
         self.conf, self.iou, self.max_det, self.classes = conf, iou, max_det, classes
@@ -36,6 +38,8 @@ class Detector:
         t1 = time.perf_counter()
         pred = self.infer_raw(x)
         t2 = time.perf_counter()
+        if self.meta.output_format == "yolo":  # a file's claims are checked before NMS trusts them
+            check_yolo_output(pred, len(self.names), f"model {self.runner.path}")
         dets = postprocess(pred[0], lb, self.names, self.conf, self.iou, self.max_det, self.classes)
         t3 = time.perf_counter()
         self.last_timing = {"pre_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3, "post_ms": (t3 - t2) * 1e3}

@@ -7,7 +7,7 @@ import cv2
 
 from ..data.images import is_video, list_images, read_image
 from ..errors import SDKError
-from ..fileio import atomic_path, ensure_parent
+from ..fileio import atomic_path, check_written, ensure_parent
 from ..progress import progress_bar
 from ..video.sources import END, OK, open_source
 from ..video.writer import AtomicVideoWriter
@@ -46,7 +46,8 @@ def run(args):
             if out_dir and not args.no_images:
                 annotated = draw_detections(img.copy(), dets)
                 if not video:
-                    cv2.imwrite(str(out_dir / Path(name).name), annotated)
+                    target = out_dir / Path(name).name
+                    check_written(cv2.imwrite(str(target), annotated), target, "--save-dir")
                     continue
                 if writer is None:
                     writer = stack.enter_context(AtomicVideoWriter(out_dir / (Path(name).stem + ".mp4"), fps,
