@@ -20,7 +20,10 @@ FILE_MODE = _file_mode()
 
 def ensure_parent(path, what="output"):
     """Create the parent folder of `path`, with a one-line error when it cannot be written."""
-    parent = Path(path).expanduser().resolve().parent
+    try:
+        parent = Path(path).expanduser().resolve().parent
+    except RuntimeError:  # Python 3.11: a symlink loop
+        raise SDKError(f"{what} {path}: a symlink loop in the path, expected a writable location") from None
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -122,8 +122,8 @@ def check_boxes(boxes, width, height, where, fixes):
         raise SDKError(f"{where}: box {i + 1} ({_fmt(boxes[i])}) lies far outside the {width}x{height} image, "
                        f"expected boxes inside the image")
     clipped = boxes.copy()
-    np.clip(clipped[:, [0, 2]], 0, width, out=clipped[:, [0, 2]])
-    np.clip(clipped[:, [1, 3]], 0, height, out=clipped[:, [1, 3]])
+    clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], 0, width)
+    clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0, height)
     changed = (clipped != boxes).any(1)
     keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
     fixes["clipped"] = fixes.get("clipped", 0) + int((changed & keep).sum())
@@ -153,7 +153,10 @@ def _names_from(names, nc_seen):
 # ---------------------------------------------------------------- YOLO txt
 def yolo_label_path(image_path):
     """The official convention: the last `/images/` in the path becomes `/labels/`, suffix `.txt`."""
-    p = Path(image_path).resolve()
+    try:
+        p = Path(image_path).resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a symlink loop
+        raise SDKError(f"image {image_path}: a symlink loop, expected an image file") from None
     parts = list(p.parts)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i] == "images":

@@ -64,12 +64,12 @@ def decode_image(path, flags=cv2.IMREAD_COLOR):
 def list_images(source, what="--source"):
     """Sorted image paths of a file, a folder or a glob; an error when there are none.
 
-    Only regular files (or symlinks to them) count: a folder named `x.png` is skipped. Recursive globs (`**`)
+    A folder named `x.png` is skipped (a broken symlink is not: reading it says what is wrong). Recursive globs (`**`)
     follow symlinked folders once each, so a symlink loop cannot make them run forever.
     """
     source = str(source)
     if os.path.isdir(source):
-        paths = sorted(str(p) for p in Path(source).iterdir() if is_image(p) and p.is_file())
+        paths = sorted(str(p) for p in Path(source).iterdir() if is_image(p) and not p.is_dir())
     elif any(c in source for c in "*?["):
         found = _recursive_glob(source, what) if "**" in source else glob.glob(source)
         paths = sorted(p for p in found if is_image(p) and os.path.isfile(p))
