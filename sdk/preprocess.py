@@ -62,13 +62,17 @@ class Preprocessor:
 
     def __call__(self, bgr):
         img, lb = letterbox(bgr, self.shape, self.color)
-        if self.rgb:
-            img = img[:, :, ::-1]
-        x = img.transpose(2, 0, 1).astype(np.float32)
-        x *= self.scale
-        if not self.plain:
+        if self.plain:
+            # one C++ pass for HWC->NCHW, BGR->RGB and the scale, bit-identical to the numpy expression below
+            # (tests/test_prepost_equivalence.py); numpy's transpose + astype + multiply + contiguous copy took
+            # three strided passes over the frame
+            x = cv2.dnn.blobFromImage(img, self.scale, swapRB=self.rgb)
+        else:
+            x = (img[:, :, ::-1] if self.rgb else img).transpose(2, 0, 1).astype(np.float32)[None]
+            x *= self.scale
             x = (x - self.mean) / self.std
-        return np.ascontiguousarray(x[None], dtype=self.dtype), lb
+        return (x if x.dtype == self.dtype and x.flags.c_contiguous
+                else np.ascontiguousarray(x, dtype=self.dtype)), lb
 
     def fingerprint(self):
         """What calibration caches are keyed on: any change here invalidates INT8 scales."""
