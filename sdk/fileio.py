@@ -59,7 +59,7 @@ def write_failed(path, e, what="output"):
     reason = e.strerror or type(e).__name__
     hint = {errno.ENOSPC: "free space on its filesystem", errno.EDQUOT: "disk quota left",
             errno.EFBIG: "a file size within the limit (ulimit -f)"}.get(e.errno, "a writable location")
-    return SDKError(f"{what} {path}: cannot write it ({reason}), expected {hint}; nothing was written")
+    return SDKError(f"{what} {path}: cannot write it ({reason}), expected {hint}")
 
 
 def sync_file(path):
@@ -95,10 +95,23 @@ def atomic_path(path, what="output", suffix=".part"):
         raise
 
 
-def check_written(ok, path, what="output"):
-    """For writers that report failure by a return value (cv2.imwrite): False is an error, not a skipped file."""
+def check_video_file(path, frames, what="video output", shown=None):
+    """A finished video must open and hold its frames: OpenCV's writer reports no write errors, so a full disk
+    would otherwise leave a truncated, unplayable file (no moov atom) that looks like a success."""
+    import cv2  # noqa: PLC0415
+
+    if frames <= 0:
+        return
+    cap = cv2.VideoCapture(str(path))
+    try:
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
+        # count <= 0: the backend cannot tell (GStreamer); a first frame that decodes is then the proof
+        ok = cap.isOpened() and (count <= 0 or count >= 0.9 * frames) and cap.read()[0]
+    finally:
+        cap.release()
     if not ok:
-        raise write_failed(path, OSError(errno.EIO, "the writer reported a failure (disk full?)"), what)
+        raise SDKError(f"{what} {shown or path}: the written file is truncated or unplayable ({frames} frames sent), expected "
+                       f"free space and a working encoder; nothing was kept")
 
 
 def write_bytes_atomic(path, data, what="output"):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import cv2
 
-from ..data.images import is_video, list_images, read_image
+from ..data.images import is_video, list_images, read_image, write_image
 from ..errors import SDKError
-from ..fileio import atomic_path, check_written, ensure_parent
+from ..fileio import atomic_path, ensure_parent
 from ..progress import progress_bar
 from ..video.sources import END, OK, open_source
 from ..video.writer import AtomicVideoWriter
@@ -46,8 +46,7 @@ def run(args):
             if out_dir and not args.no_images:
                 annotated = draw_detections(img.copy(), dets)
                 if not video:
-                    target = out_dir / Path(name).name
-                    check_written(cv2.imwrite(str(target), annotated), target, "--save-dir")
+                    write_image(out_dir / Path(name).name, annotated, "--save-dir")
                     continue
                 if writer is None:
                     writer = stack.enter_context(AtomicVideoWriter(out_dir / (Path(name).stem + ".mp4"), fps,

@@ -4,7 +4,7 @@ import os
 import cv2
 
 from ..errors import SDKError
-from ..fileio import discard, temp_beside
+from ..fileio import check_video_file, discard, sync_file, temp_beside, write_failed
 
 
 class AtomicVideoWriter:
@@ -38,6 +38,15 @@ class AtomicVideoWriter:
         if not self.closed:
             self.closed = True
             self.writer.release()
+            try:  # OpenCV's writer reports no errors: a full disk shows only in the file
+                sync_file(self._tmp)
+                check_video_file(self._tmp, self.frames, "video output", shown=self.path)
+            except OSError as e:
+                discard(self._tmp)
+                raise write_failed(self.path, e, "video output") from e
+            except BaseException:
+                discard(self._tmp)
+                raise
             os.replace(self._tmp, self.path)
 
     def abort(self):
