@@ -81,6 +81,7 @@ def assert_refused(proc, tmp_path, *needles):
     for n in needles:
         assert n in line, f"{n!r} not in {line!r}"
     assert not leftovers(tmp_path), leftovers(tmp_path)
+    print(line)  # shown with pytest -s: the suite doubles as a catalogue of the messages
     return line
 
 
