@@ -33,6 +33,7 @@ COMMANDS = {
     "camera": ("sdk.commands.camera", "real-time detection from a camera or stream (samples/camera_detect.py)"),
     "soak": ("sdk.commands.soak", "run the camera pipeline for N minutes and report memory"),
     "doctor": ("sdk.commands.doctor", "check this machine: runtimes, accelerators, cameras"),
+    "inspect": ("sdk.commands.inspect", "what the SDK sees in a model: layout, classes, metadata (and adds it)"),
 }
 
 

@@ -21,6 +21,8 @@ class ModelMetadata:
     mean: tuple = (0.0, 0.0, 0.0)
     std: tuple = (1.0, 1.0, 1.0)
     output_format: str = "yolo"  # (N, boxes, 5+nc): cx, cy, w, h (input pixels), objectness, class scores
+    # other layouts: sdk.layouts.LAYOUTS; raw level maps decode with these anchors (per level, w h pairs, pixels)
+    anchors: list = field(default_factory=list)
     task: str = "detect"
     input_name: str = "images"
     output_name: str = "output"

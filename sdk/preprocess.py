@@ -24,7 +24,8 @@ class Letterbox:
         out[:, [0, 2]] = (xyxy[:, [0, 2]] - self.pad[0]) / self.gain[0]
         out[:, [1, 3]] = (xyxy[:, [1, 3]] - self.pad[1]) / self.gain[1]
         h, w = self.orig_shape
-        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)  # (clip(..., out=out[:, [0, 2]]) would fill a copy)
+        # as the official clip_coords; fancy indexing copies, so assign (clip(out=...) would clip the copy)
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)
         out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h)
         return out
 

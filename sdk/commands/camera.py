@@ -15,7 +15,7 @@ from .common import add_model_args, check_range, detector_from_args, print_json_
 
 
 def add_arguments(p):
-    add_model_args(p)
+    add_model_args(p, imgsz=False)  # camera has its own --imgsz
     add_source_args(p)
     p.add_argument("--output", action="append", default=[], metavar="URI",
                    help="where annotated frames go; repeatable: display://, out.mp4, detections.jsonl, "

@@ -3,7 +3,9 @@ import json
 import sys
 
 
-def add_model_args(parser, conf=0.25, iou=0.45):
+def add_model_args(parser, conf=0.25, iou=0.45, imgsz=True):
+    from .inspect import add_model_format_args
+
     parser.add_argument("--model", required=True, help="ONNX model or TensorRT engine")
     parser.add_argument("--backend", choices=("auto", "ort", "trt"), default="auto",
                         help="auto: TensorRT for engines (or an engine beside the ONNX when TensorRT is "
@@ -12,6 +14,7 @@ def add_model_args(parser, conf=0.25, iou=0.45):
     parser.add_argument("--iou", type=float, default=iou, help=f"NMS IoU threshold (default {iou})")
     parser.add_argument("--max-det", type=int, default=300, help="at most this many boxes per image")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    add_model_format_args(parser, imgsz=imgsz)  # models from other exporters (sdk/layouts.py)
 
 
 def add_data_args(parser, required=True, flag="--data"):
@@ -24,9 +27,11 @@ def add_data_args(parser, required=True, flag="--data"):
 
 def detector_from_args(args):
     from ..detector import Detector
+    from .inspect import model_options_from_args
 
     kw = {"threads": args.threads} if getattr(args, "threads", None) else {}
-    det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det, **kw)
+    det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                   options=model_options_from_args(args), **kw)
     print(f"backend: {det.runner.describe()} ({det.backend_reason})", file=sys.stderr)
     return det
 

@@ -178,6 +178,8 @@ def parse_yolo_label(path, width, height, fixes=None):
             vals = [float(v) for v in line.split()]
         except ValueError:
             vals = []
+        if len(vals) == 6:  # a prediction file with confidences (`detect --save-txt --save-conf`, Ultralytics)
+            vals = vals[:5]
         if len(vals) < 5 or (len(vals) > 5 and len(vals) % 2 == 0) or not all(map(math.isfinite, vals)) or \
                 not float(vals[0]).is_integer():
             raise SDKError(f"label {path}:{n}: got '{line.strip()[:60]}', expected 'class cx cy w h' "

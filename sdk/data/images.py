@@ -140,18 +140,3 @@ def _glob_regex(pattern):
             i += 1
     return re.compile("".join(out) + r"\Z")
 
-
-def write_image(path, img, what="output"):
-    """Encode by the file's extension and write atomically: the image appears whole or not at all, and a failure
-    (a full disk, an unknown extension) is an error rather than a silently missing file."""
-    from ..fileio import write_bytes_atomic  # noqa: PLC0415
-
-    ext = os.path.splitext(str(path))[1] or ".jpg"
-    try:
-        ok, buf = cv2.imencode(ext, img)
-    except cv2.error:
-        ok = False
-    if not ok:
-        raise SDKError(f"{what} {path}: OpenCV cannot encode a '{ext}' image, expected one of "
-                       f"{', '.join(IMAGE_SUFFIXES)}")
-    write_bytes_atomic(path, buf.tobytes(), what)

@@ -118,6 +118,10 @@ def plan_int8_nodes(model, plan, config):
     det = detect_layer_index(metadata_of(model))
     decode = {layer.name for layer in layers
               if det is not None and f"model.{det}/" in layer.name and layer.op_type != "Conv"}
+    if det is None:  # a model from another exporter: its decode is whatever follows the last convs
+        from ..layouts import decode_nodes
+
+        decode = decode_nodes(model)
     ops = {o.lower() for o in config.op_types}
     int8 = [layer.name for layer in layers
             if resolved[layer.name] == "int8" and layer.name not in decode and layer.op_type.lower() in ops]

@@ -115,6 +115,7 @@ class Pipeline:
             except BaseException as e:  # e.g. a port in use: the sinks already open discard their outputs
                 self.error = e
                 raise
+            self._t_start = time.perf_counter()
             self.capture.start()
             for t in threads:
                 t.start()
@@ -200,7 +201,8 @@ class Pipeline:
                     draw_overlay(image, overlay_lines(self.info, live))
             post_ms = (time.perf_counter() - t) * 1e3
             if live is not None:
-                live.update(counts=counts, frame_index=frame.index, timestamp=round(time.time(), 3))
+                live.update(counts=counts, frame_index=frame.index, timestamp=round(time.time(), 3),
+                            video_time=self._video_time(frame), source=self.info.get("source"))
                 for sink in self.sinks:
                     try:
                         sink.write(image, dets, live)
@@ -210,6 +212,13 @@ class Pipeline:
                     if getattr(sink, "stop_requested", False):
                         self.stop("window closed")
             self.stats.frame_done((time.perf_counter() - frame.t_read) * 1e3, post_ms, counts)
+
+    def _video_time(self, frame):
+        """Position in the file (s) for files, capture time since the start for live sources."""
+        fps = getattr(self.capture.source, "fps", None)
+        if not self.capture.live and fps:
+            return frame.index / fps
+        return frame.t_read - getattr(self, "_t_start", frame.t_read)
 
     def _put(self, q, item):
         """Blocking put that gives up (False) when the pipeline stops."""

@@ -23,6 +23,7 @@ import os
 from ..data.images import VIDEO_SUFFIXES
 from ..errors import SDKError
 from ..fileio import discard, ensure_parent, temp_beside
+from ..records import frame_record
 from . import gstreamer
 from .uri import parse_uri
 from .writer import AtomicVideoWriter
@@ -156,8 +157,9 @@ class JsonLinesSink(Sink):
         self._file = open(self._tmp, "w")
 
     def write(self, frame_bgr_annotated, detections, stats):
-        record = {"frame": stats.get("frame_index"), "timestamp": stats.get("timestamp"),
-                  "counts": stats.get("counts", {}), "detections": detections.to_list()}
+        record = frame_record(detections, source=stats.get("source") or "", frame=stats.get("frame_index") or 0,
+                              video_time=stats.get("video_time"), wall_time=stats.get("timestamp"),
+                              stream=stats.get("stream", 0), counts=stats.get("counts"), events=stats.get("events"))
         self._file.write(json.dumps(record) + "\n")
 
     def close(self):
