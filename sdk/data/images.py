@@ -1,4 +1,5 @@
 """Reading images and resolving image sources (a file, a folder, a glob)."""
+import errno
 import fnmatch
 import glob
 import os
@@ -38,7 +39,8 @@ def decode_image(path, flags=cv2.IMREAD_COLOR):
     try:
         st = os.stat(path)
     except OSError as e:
-        reason = "a symlink loop" if os.path.islink(path) else (e.strerror or "cannot read it").lower()
+        reason = "a symlink loop or a broken symlink" if os.path.islink(path) else \
+            "file not found" if e.errno == errno.ENOENT else f"cannot read it ({e.strerror})"
         raise SDKError(f"image {path}: {reason}, {expected}") from None
     if not os.path.isfile(path):
         raise SDKError(f"image {path}: is a folder or a device, {expected}")
