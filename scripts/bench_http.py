@@ -35,7 +35,7 @@ def viewer_main(port, count):
                 break
             except ConnectionRefusedError:
                 time.sleep(0.05)
-        sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n")
+        sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         while True:
             data = sock.recv(1 << 16)
             if not data:

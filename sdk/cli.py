@@ -34,6 +34,7 @@ COMMANDS = {
     "soak": ("sdk.commands.soak", "run the camera pipeline for N minutes and report memory"),
     "doctor": ("sdk.commands.doctor", "check this machine: runtimes, accelerators, cameras"),
     "inspect": ("sdk.commands.inspect", "what the SDK sees in a model: layout, classes, metadata (and adds it)"),
+    "export-triton": ("sdk.commands.export_triton", "a Triton Inference Server model repository for a model"),
 }
 
 

@@ -8,6 +8,7 @@ import sys
 
 from ..errors import SDKError
 from ..runners import choose_backend
+from ..video.http_sink import add_http_arguments, http_options
 from ..video.pipeline import Pipeline
 from ..video.sinks import JsonLinesSink, create_sink, display_problem, sink_kind
 from ..video.sources import ReconnectPolicy, ThreadedCapture, open_source
@@ -23,7 +24,7 @@ def add_arguments(p):
     p.add_argument("--save", default=None, metavar="VIDEO", help="save the annotated video (same as --output VIDEO)")
     p.add_argument("--json", default=None, metavar="JSONL", help="detections as JSON lines (frame, time, boxes)")
     p.add_argument("--headless", action="store_true", help="no display window")
-    p.add_argument("--http-token", default=None, help="access token for http:// outputs")
+    add_http_arguments(p)
     p.add_argument("--no-overlay", action="store_true", help="do not draw FPS/latency on the frames")
 
 
@@ -91,7 +92,7 @@ def build_sinks(args):
             print(f"note: {problem}; running headless (pass --headless to silence this)", file=sys.stderr)
         else:
             outputs.append("display://")
-    sinks = [create_sink(o, token=args.http_token) for o in outputs]
+    sinks = [create_sink(o, **http_options(args)) for o in outputs]
     if args.json:
         sinks.append(JsonLinesSink(args.json))
     return sinks

@@ -4,6 +4,7 @@ One-shot by default (cut to --level at once; fine-tune afterwards with `train` o
 pruning and fine-tuning are one run: the cubic schedule raises the level over the fine-tune steps, cutting
 channels for real at each event (`sdk.prune.gradual`); -o gets the final (best) pruned model.
 """
+import sys
 from pathlib import Path
 
 from ..deps import require
@@ -120,6 +121,11 @@ def run(args):
 
         _, exp = export_onnx(pruned, args.onnx, imgsz=args.imgsz, source=Path(args.output).name)
         report.update(onnx=str(args.onnx), onnx_mb=exp["size_mb"])
+        if cut:  # one-shot pruning without fine-tuning loses most of the mAP (0.002 at 50 % on the shared model)
+            print(f"warning: {args.onnx} is pruned but not fine-tuned, so expect a large mAP loss; fine-tune it "
+                  f"first: python -m sdk train --weights {args.output} --data <train images> --epochs 20 "
+                  f"(or prune --gradual), then export", file=sys.stderr)
+            report["warning"] = "pruned, not fine-tuned"
     rows = [[n, a, b] for n, (a, b) in report["layers"].items() if a != b]
     print_table(rows, ["layer", "channels", "kept"])
     print_table([["params", report["params_before"], report["params"]],

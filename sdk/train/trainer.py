@@ -246,7 +246,11 @@ class Trainer:
         """Train for the remaining epochs; returns the results (best and final mAP, history, paths)."""
         from .validate import validate
 
+        from .results import plot_results, warn_if_never_warm, write_results_csv
+
         t0 = time.time()
+        nb = math.ceil(len(self.train_data) / self.batch_size)
+        warn_if_never_warm(round(self.hyp["warmup_epochs"] * nb), nb * self.epochs)
         for epoch in range(self.start_epoch, self.epochs):
             losses = self.train_epoch(epoch)
             row = {"epoch": epoch + 1, **{f"train_{k}": round(v, 5) for k, v in losses.items()},
@@ -259,6 +263,8 @@ class Trainer:
                 self.best_fitness, self.best_epoch = row["fitness"], epoch + 1
                 self._save("best.pt", epoch, resumable=False)
             self._save("last.pt", epoch, resumable=True)
+            if self.save:
+                write_results_csv(self.history, self.out_dir / "results.csv")
             if self.progress:
                 print(f"epoch {epoch + 1}/{self.epochs}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float)), flush=True)
@@ -272,7 +278,11 @@ class Trainer:
             out.update(best_map50=best["map50"], best_map50_95=best["map50_95"],
                        final_map50=self.history[-1]["map50"], final_map50_95=self.history[-1]["map50_95"])
         if self.save:
-            out.update(best=str(self.out_dir / "best.pt"), last=str(self.out_dir / "last.pt"))
+            out.update(best=str(self.out_dir / "best.pt"), last=str(self.out_dir / "last.pt"),
+                       results_csv=str(self.out_dir / "results.csv"))
+            if self.history:
+                png = plot_results(self.history, self.out_dir / "results.png")
+                out["results_png"] = str(png) if png else None
         return out
 
     def best_model(self):

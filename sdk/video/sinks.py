@@ -76,12 +76,14 @@ def sink_kind(text):
     return uri.protocol
 
 
-def create_sink(text, token=None):
-    """Build the sink for one --output value; sinks whose constructor takes `token` get --http-token."""
+def create_sink(text, token=None, **options):
+    """Build the sink for one --output value; a sink gets `token` (--http-token) and each other option (e.g.
+    http_sink.http_options) that its constructor takes; None means not given."""
     kind = sink_kind(text)
     cls = _load_class(SINKS[kind], text)
-    accepts_token = "token" in inspect.signature(cls).parameters
-    return cls(text, token=token) if accepts_token else cls(text)
+    params = inspect.signature(cls).parameters
+    given = {k: v for k, v in {"token": token, **options}.items() if v is not None and k in params}
+    return cls(text, **given)
 
 
 def _load_class(class_path, text):
