@@ -178,7 +178,7 @@ class Doctor:
 
 
 def main(argv=None):
-    from sdk.commands.common import print_json_last, print_table
+    from sdk.report import print_json_last, print_table
 
     parser = argparse.ArgumentParser(prog="deploy/jetson/doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="/", help=argparse.SUPPRESS)  # for tests: a fake device tree
