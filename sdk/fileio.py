@@ -105,8 +105,12 @@ def check_video_file(path, frames, what="video output", shown=None):
     cap = cv2.VideoCapture(str(path))
     try:
         count = cap.get(cv2.CAP_PROP_FRAME_COUNT) if cap.isOpened() else 0
-        # count <= 0: the backend cannot tell (GStreamer); a first frame that decodes is then the proof
+        # count <= 0: the backend cannot tell (GStreamer); the first and the last frame must then decode. An AVI
+        # cut short still opens and counts its frames from the header, so the last frame is read in any case.
         ok = cap.isOpened() and (count <= 0 or count >= 0.9 * frames) and cap.read()[0]
+        if ok and frames > 1:
+            cap.set(cv2.CAP_PROP_POS_FRAMES, frames - 1)
+            ok = cap.read()[0]
     finally:
         cap.release()
     if not ok:
