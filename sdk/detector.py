@@ -25,6 +25,7 @@ class Detector:
         resolved = resolve_model(runner.inputs, runner.outputs, runner.metadata, options, f"model {model or runner.path}")
         for note in resolved.notes:
             say_once(f"{model or runner.path}: {note}")
+        self.resolved = resolved
         self.meta, self.layout, self.nhwc = resolved.meta, resolved.layout, resolved.nhwc
         check_input_dtype(self.meta, runner.input.dtype, f"model {model or runner.path}")
         self.pre = Preprocessor(self.meta, dtype=runner.input.dtype)
@@ -35,8 +36,7 @@ class Detector:
 
     def infer_raw(self, x):
         """Network input `(B, 3, H, W)` -> canonical `(B, N, 5 + nc)` rows, whatever the model's layout."""
-        feed = x.transpose(0, 2, 3, 1).copy() if self.nhwc else x
-        return self.layout.decode(self.runner.infer({self.runner.input.name: feed}), batch=len(x))
+        return self.resolved.infer(self.runner, x)
 
     def __call__(self, bgr):
         t0 = time.perf_counter()
