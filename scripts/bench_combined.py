@@ -7,11 +7,11 @@ the unpruned FP32 model and the official export.py FP32, all timed in ONE run.
 The chain per level is what a user runs, one SDK command each (kept in --work, so a rerun resumes):
   python -m sdk prune --criterion fmc --level L --data ...   (BatchNorm re-estimated on 64 training images)
   python -m sdk train --weights pruned.pt --epochs E ...     (batch 8, lr0 0.01, 1 warm-up epoch, cosine, EMA,
-                                                             mosaic=0, seed 0: the recipe of docs/pruning.md)
+                                                             mosaic=0, seed 0: the recipe of docs/pruning.md, sdk.experiments.prune_steps)
   python -m sdk export, then python -m sdk quantize (the default form for this CPU, 32 calibration images, seed 0)
 Rows: official export.py FP32 (the speed reference), unpruned SDK FP32 and INT8, and per level FP32 and INT8.
 Latency: onnxruntime CPU, batch 1, 416, model only, sessions timed one call each in turn with intra-op spinning
-disabled (sdk.quant.speed). mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap
+disabled (sdk.quant.speed, sdk.bench.benchmark_runner). mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap
 over the val images (200 resamples, seed 0) for the noise of a 30-image split. Writes <docs-dir>/combined.md
 and .json; the last stdout line is JSON.
 """
@@ -67,16 +67,13 @@ def main(argv=None):
     import torch
 
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
-    from sdk.fileio import write_text_atomic
-    from sdk.prune.runs import Recipe
+    from sdk.experiments.prune_steps import Recipe
     from sdk.quant.cpu import machine_line, read_cpu, choose_form
     from sdk.quant.flops import model_gflops
     from sdk.quant.layers import load_model, metadata_of
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
-    from sdk.quant.speed import interleaved_ms, timing_session
+    from sdk.quant.speed import time_side_by_side
     from scripts.bench_int8 import export_official_style
-
-    import numpy as np
 
     torch.set_num_threads(args.train_threads)
     levels = [float(v) for v in args.levels.split(",") if v.strip()]
@@ -125,8 +122,8 @@ def main(argv=None):
         rows.append({"model": label, "level": lv, "params": params, "gflops": round(model_gflops(path), 3),
                      "mb": round(os.path.getsize(path) / 2**20, 2), **score(path, val)})
     log(f"timing {len(models)} models, {args.runs} interleaved calls each, spinning off")
-    times = interleaved_ms({k: timing_session(v[0], args.threads) for k, v in models.items()}, args.runs)
-    p50 = {k: float(np.percentile(v, 50)) for k, v in times.items()}
+    p50 = {k: v["p50_ms"] for k, v in time_side_by_side({k: v[0] for k, v in models.items()}, args.threads,
+                                                         args.runs).items()}
     for r in rows:
         r["ms_p50"] = round(p50[r["model"]], 2)
         r["speed_vs_official_fp32"] = round(p50["official export.py FP32"] / p50[r["model"]], 2)

@@ -105,26 +105,19 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = p.parse_args(argv)
 
-    import logging
-
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
+    from sdk.compare import Comparator
     from sdk.data.datasets import load_dataset
-    from sdk.detector import Detector
-    from sdk.evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
     from sdk.export.onnx_export import export_onnx
     from sdk.fileio import write_text_atomic
     from sdk.models.checkpoint import load_checkpoint
     from sdk.quant.layers import load_model, metadata_of
-    from sdk.quant.overflow import cpu_flags
     from sdk.quant.cpu import form_for, machine_line
     from sdk.quant.flops import model_gflops
+    from sdk.quant.overflow import int8_kernel
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
-    from sdk.quant.speed import interleaved_ms, timing_session
-    from sdk.runners.onnxruntime import OnnxRuntimeRunner
+    from sdk.report import describe_machine, print_json_last, print_table
 
-    import numpy as np
-
-    logging.getLogger().setLevel(logging.ERROR)
     tmp = tempfile.TemporaryDirectory(prefix="bench-int8-")
     d = Path(tmp.name)
     model, _ = load_checkpoint(args.weights)
@@ -168,52 +161,41 @@ def main(argv=None):
              "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": "SDK INT8 (entropy, default for this CPU)"}
 
     ds = load_dataset(args.data, names=meta.names)
-    rows = []
-    for label, path in models.items():
-        with OnnxRuntimeRunner(path, threads=args.threads) as runner:
-            r = evaluate(Detector(None, runner=runner, conf=EVAL_CONF, iou=EVAL_IOU), ds, progress=False)
-        rows.append({"model": label, "map50": r["map50"], "map50_95": r["map50_95"],
-                     "size_mb": round(os.path.getsize(path) / 2**20, 2), "gflops": round(model_gflops(path), 3)})
-        print(f"scored {label}: mAP@.5 {r['map50']:.4f}", file=sys.stderr, flush=True)
-    # Timing: one call of each model in turn, onnxruntime spinning disabled (sdk.quant.speed): with spinning on,
-    # the idle sessions' threads take the cores from the one being timed.
-    times = interleaved_ms({k: timing_session(v, args.threads) for k, v in models.items()}, runs=args.runs)
-    base_ms = float(np.percentile(times["official export.py FP32"], 50))
-    baselines = [r for r in rows if r["model"].startswith("official")]
+    # Timing: one call of each model in turn (rounds = runs), sessions without spinning (the Comparator's)
+    with Comparator(models, ds, threads=args.threads) as cmp:  # one pre/post-processing, interleaved, no spinning
+        comparison = cmp.run(runs=args.runs, rounds=args.runs)
+    rows = [{"model": r.label, "map50": r.map50, "map50_95": r.map50_95, "size_mb": r.size_mb, "ms_p50": r.p50_ms,
+             "speed_vs_baseline_fp32": r.speedup, "gflops": round(model_gflops(models[r.label]), 3)}
+            for r in comparison.rows]
     for r in rows:
-        r["ms_p50"] = float(np.percentile(times[r["model"]], 50))
-        r["speed_vs_baseline_fp32"] = base_ms / r["ms_p50"]
         r["gflop_s"] = r["gflops"] / (r["ms_p50"] / 1e3)
     by_name = {r["model"]: r for r in rows}
     for label, before in steps.items():
         r, b = by_name[label], by_name[before]
         r["step_gain"] = b["ms_p50"] / r["ms_p50"]
         r["step_map50_pt"] = (r["map50"] - b["map50"]) * 100
+    baselines = [r for r in rows if r["model"].startswith("official")]
     for r in rows:
         if r["model"].startswith("SDK INT8"):
             r["beats_every_baseline"] = all(r["ms_p50"] < b["ms_p50"] and r["map50"] >= b["map50"] for b in baselines)
 
-    flags = cpu_flags()
-    from sdk.commands.common import print_json_last, print_table
-
+    m = comparison.machine
     print_table([[r["model"], f"{r['ms_p50']:.1f}", f"{r['speed_vs_baseline_fp32']:.2f}x", f"{r['gflop_s']:.0f}",
                   f"{r['map50']:.4f}", f"{r['map50_95']:.4f}", r["size_mb"],
                   {True: "yes", False: "no"}.get(r.get("beats_every_baseline"), ""),
                   f"{r['step_gain']:.2f}x / {r['step_map50_pt']:+.1f} pt" if "step_gain" in r else ""] for r in rows],
                 ["model", "ms p50", "speed vs official FP32", "GFLOP/s", "mAP@.5", "mAP@.5:.95", "MB",
                  "beats every baseline (speed and mAP@.5)", "step: speed / mAP@.5 vs the row it changes"])
-    import platform
-
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    print(f"machine: {machine_line(args.threads)}; {len(ds)} val images, {len(paths)} calib images; "
-          f"timing: {args.runs} calls per model, one model at a time in turn, spinning off; load average "
-          f"{' / '.join(f'{v:.1f}' for v in os.getloadavg())}")
-    result = {"rows": rows, "cpu": cpu, "cpu_flags": flags, "threads": args.threads, "runs": args.runs,
-              "timing": "interleaved one call at a time, session.intra_op.allow_spinning=0",
-              "machine": machine_line(args.threads), "load_avg": list(os.getloadavg()),
-              "calib_images": len(paths), "val_images": len(ds), "python": platform.python_version()}
+    load = os.getloadavg()
+    print(f"machine: {describe_machine(m)}; onnxruntime CPU {args.threads} threads, no spinning, {args.runs} calls "
+          f"per model one at a time in turn; int8 kernel: {int8_kernel(m['cpu_flags'])}; {len(ds)} val images, "
+          f"{len(paths)} calib images; load average {' / '.join(f'{v:.1f}' for v in load)}")
+    result = {"rows": rows, "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "threads": args.threads, "runs": args.runs,
+              "calib_images": len(paths), "val_images": len(ds), "python": m["python"], "machine": m,
+              "spinning": False, "interleave": "one call per model in turn", "load_avg": list(load),
+              "machine_line": machine_line(args.threads)}
     if args.out:
-        write_text_atomic(args.out, json.dumps(result, indent=1), "--out")
+        write_text_atomic(args.out, json.dumps(result, indent=1), "out")
     tmp.cleanup()
     print_json_last(result)
     return 0

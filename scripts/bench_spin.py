@@ -25,17 +25,10 @@ SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared"))
 
 
 def runner(path, threads, spinning):
-    """The SDK's onnxruntime runner; with spinning off, its session re-made with the one config entry changed."""
-    from sdk.runners.onnxruntime import OnnxRuntimeRunner, session_options
+    """The SDK's onnxruntime runner with onnxruntime's default (spin=None) or its idle threads not spinning."""
+    from sdk.runners.onnxruntime import OnnxRuntimeRunner
 
-    r = OnnxRuntimeRunner(path, threads=threads or None).load()
-    if not spinning:
-        import onnxruntime as ort
-
-        so = session_options(r.threads)
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        r.session = ort.InferenceSession(r.path, sess_options=so, providers=r.session.get_providers())
-    return r
+    return OnnxRuntimeRunner(path, threads=threads or None, spin=None if spinning else False).load()
 
 
 def main(argv=None):

@@ -4,10 +4,10 @@ import sys
 import numpy as np
 
 from ..bench import bench_detector
-from ..bench_concurrent import add_concurrency_args, run_concurrent
 from ..bench_checks import timing_warnings
 from ..data.images import list_images, read_image
-from .common import add_model_args, detector_from_args, print_json_last, print_table
+from .args import add_concurrency, add_model_args, add_runs
+from .common import detector_from_args, print_json_last, print_table
 
 
 def add_arguments(p):
@@ -16,9 +16,8 @@ def add_arguments(p):
                                                   "frame, the size of the shared videos)")
     p.add_argument("--against", default=None, metavar="FP32_ONNX",
                    help="an INT8 model's FP32 source: time both here (interleaved, spinning off) and say which is faster")
-    p.add_argument("--runs", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=10)
-    add_concurrency_args(p)
+    add_runs(p, runs=100, warmup=10)
+    add_concurrency(p)
 
 
 def run(args):
@@ -64,3 +63,36 @@ def speed_report(args, det, model_p50_ms):
     elif det.meta.precision == "int8":
         print("INT8 model: speed against FP32 not measured (give --against the FP32 .onnx to measure it here)")
     return out
+
+
+def run_concurrent(args, first, frames) -> int:
+    """The `bench --concurrency N` command body: `first` is the Detector the command already opened."""
+    from ..bench_concurrent import bench_concurrent
+    from ..detector import Detector
+    from ..runners.triton import is_triton_url
+
+    remote = is_triton_url(args.model)
+    opened = []
+
+    def make(i):
+        if i == 0:
+            return first
+        runner = None if remote else first.runner  # a connection per client; one shared local session
+        det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                       runner=runner)
+        opened.append(det)
+        return det
+
+    try:
+        r = bench_concurrent(make, frames, args.concurrency, runs=args.runs, warmup=args.warmup)
+    finally:
+        for det in opened if remote else ():
+            det.close()
+    print(f"{args.model} on {first.runner.describe()}: {args.concurrency} clients x {args.runs} frames",
+          file=sys.stderr)
+    print_table([[args.concurrency, r["requests"], f"{r['throughput_fps']:.2f}", f"{r['p50_ms']:.1f}",
+                  f"{r['p95_ms']:.1f}", f"{r['infer_p50_ms']:.1f}", f"{r['infer_p95_ms']:.1f}"]],
+                ["clients", "frames", "throughput FPS", "p50 ms", "p95 ms", "model call p50 ms",
+                 "model call p95 ms"])
+    print_json_last({"model": args.model, "backend": first.runner.backend, "runs": args.runs, **r})
+    return 0

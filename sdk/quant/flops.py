@@ -25,6 +25,8 @@ def node_flops(node, shapes):
     if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1 and node.input[1] in shapes:
         w = shapes[node.input[1]]  # (Cout, Cin/groups, kh, kw)
         return 2.0 * out_elems * float(np.prod(w[1:]))
+    if node.op_type == "QLinearConv" and len(node.input) > 3 and node.input[3] in shapes:  # QOperator INT8
+        return 2.0 * out_elems * float(np.prod(shapes[node.input[3]][1:]))
     if node.op_type in ("MatMul", "Gemm") and len(node.input) > 1 and node.input[1] in shapes:
         return 2.0 * out_elems * float(shapes[node.input[1]][0])
     return out_elems
