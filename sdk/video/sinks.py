@@ -1,5 +1,5 @@
-"""Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`, `rtsp://@:8554/x`,
-`rtp://host:port`, `mot:tracks.txt` (MOT Challenge text), `mosaic:<output>` (every stream tiled in one frame).
+"""Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`,
+`mot:tracks.txt` (MOT Challenge text), `mosaic:<output>` (every stream tiled in one frame).
 
 Every sink implements the same small interface, called by the pipeline's drawing thread:
 
@@ -36,8 +36,6 @@ SINKS = {
     "file": "sdk.video.sinks:VideoFileSink",
     "jsonl": "sdk.video.sinks:JsonLinesSink",
     "http": "sdk.video.http_sink:HttpSink",
-    "rtsp": "sdk.video.streaming:RtspServerSink",
-    "rtp": "sdk.video.streaming:RtpSink",
     "mot": "sdk.video.sinks:MotSink",
     "mosaic": "sdk.video.mosaic:MosaicSink",
 }
@@ -84,6 +82,9 @@ def sink_kind(text):
             raise SDKError(f"--output {text}: got nothing after '{prefix}:', expected {prefix}:"
                            + ("PATH.txt" if prefix == "mot" else "<output> such as mosaic:runs/all.mp4"))
         return prefix
+    if str(text).lower().startswith(("rtsp://", "rtp://")):  # not built yet: say so rather than read it as a path
+        raise SDKError(f"--output {text}: got an RTSP/RTP output, expected a video path, http://HOST:PORT, "
+                       f"display://, mot:PATH or mosaic:<output>: streaming out over RTSP/RTP is not implemented yet")
     if str(text).lower().startswith("webrtc://"):
         raise SDKError(f"--output {text}: got webrtc://, expected http://HOST:PORT (MJPEG live view), "
                        f"rtsp://@:8554/NAME or rtp://HOST:PORT: WebRTC output is not implemented yet")
