@@ -19,7 +19,7 @@ setup(
         "dev": ["pytest", "pycocotools", "matplotlib", "onnxscript"],
         "triton": ["tritonclient[http,grpc]"],
         "track": ["scipy"],  # --track: ByteTrack's assignment (scipy has aarch64 wheels; pulls only numpy)
-        "video": ["av"],  # H.264 files and rtp:// through PyAV's bundled FFmpeg (leaves OpenCV alone)  # triton:// models; the server itself: python -m sdk.triton.server
+        "video": ["av"],  # H.264 files and rtp:// through PyAV's bundled FFmpeg (leaves OpenCV alone)  # triton:// models; the server itself: python -m sdk triton-server
     },
     entry_points={"console_scripts": ["build_engine=sdk.commands.build:main", "edge-sdk=sdk.cli:main",
                                     "edge-jetson-doctor=deploy.jetson.doctor:main",

@@ -23,9 +23,9 @@ def export_onnx(model, output, imgsz=(640, 640), opset=DEFAULT_OPSET, dynamic_ba
         imgsz = (imgsz, imgsz)
     stride = int(max(model.stride))
     if any(s % stride for s in imgsz):
-        raise SDKError(f"--imgsz: got {imgsz[0]}x{imgsz[1]}, expected multiples of the model stride {stride}")
+        raise SDKError(f"imgsz: got {imgsz[0]}x{imgsz[1]}, expected multiples of the model stride {stride}")
     if not 11 <= opset <= 21:
-        raise SDKError(f"--opset: got {opset}, expected 11..21 (TensorRT 8.5 reads up to 17)")
+        raise SDKError(f"opset: got {opset}, expected 11..21 (TensorRT 8.5 reads up to 17)")
     model = model.float().eval()
     if not model.is_fused:
         model.fuse()
