@@ -41,7 +41,7 @@ SINKS = {
 }
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PREFIXES = ("mot", "mosaic")  # `mot:path`, `mosaic:<output>`: a sink wrapped around a path or another output
-MULTI_STREAM = ("jsonl", "display", "mosaic", "http")  # one of these serves every stream
+MULTI_STREAM = ("jsonl", "display", "mosaic")  # one of these serves every stream (http: mosaic:http://... for now)
 STREAM_PLACEHOLDER = "{stream}"
 
 
@@ -118,7 +118,7 @@ def create_sink(text, token=None, **options):
 def create_sinks(outputs, streams=1, token=None, **options):
     """Sinks for several --output values and `streams` sources: a `{stream}` in a value makes one sink per
     stream (the placeholder replaced by the stream's number); a value without one is a single sink, which
-    must be able to take every stream when there are several (JSON lines, display, mosaic:, http://)."""
+    must be able to take every stream when there are several (JSON lines, display, mosaic:)."""
     sinks = []
     for text in outputs:
         kind = sink_kind(str(text).replace(STREAM_PLACEHOLDER, "0"))
