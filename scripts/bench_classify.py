@@ -16,8 +16,6 @@ import random
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
 from sdk.classify import Classifier, evaluate_folder, folder_dataset
 from sdk.classify.demo import demo_crops, train_demo_classifier
 from sdk.classify.quantize import quantize_classifier

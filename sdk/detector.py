@@ -6,6 +6,7 @@ each said once on stderr."""
 import time
 
 from .layouts import ModelOptions, resolve_model, say_once
+from .metadata import check_input_dtype, check_yolo_output
 from .postprocess import postprocess
 from .preprocess import Preprocessor
 from .runners import load_runner
@@ -24,7 +25,9 @@ class Detector:
         resolved = resolve_model(runner.inputs, runner.outputs, runner.metadata, options, f"model {model or runner.path}")
         for note in resolved.notes:
             say_once(f"{model or runner.path}: {note}")
+        self.resolved = resolved
         self.meta, self.layout, self.nhwc = resolved.meta, resolved.layout, resolved.nhwc
+        check_input_dtype(self.meta, runner.input.dtype, f"model {model or runner.path}")
         self.pre = Preprocessor(self.meta, dtype=runner.input.dtype)
         self.names = tuple(self.meta.names)
         self.conf, self.iou, self.max_det, self.classes = conf, iou, max_det, classes
@@ -33,8 +36,7 @@ class Detector:
 
     def infer_raw(self, x):
         """Network input `(B, 3, H, W)` -> canonical `(B, N, 5 + nc)` rows, whatever the model's layout."""
-        feed = x.transpose(0, 2, 3, 1).copy() if self.nhwc else x
-        return self.layout.decode(self.runner.infer({self.runner.input.name: feed}), batch=len(x))
+        return self.resolved.infer(self.runner, x)
 
     def __call__(self, bgr):
         t0 = time.perf_counter()
@@ -42,6 +44,7 @@ class Detector:
         t1 = time.perf_counter()
         pred = self.infer_raw(x)
         t2 = time.perf_counter()
+        check_yolo_output(pred, len(self.names), f"model {self.runner.path}")  # before NMS trusts the file
         dets = self.postprocess(pred[0], lb)
         t3 = time.perf_counter()
         self.last_timing = {"pre_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3, "post_ms": (t3 - t2) * 1e3}

@@ -233,7 +233,8 @@ def _raw(maps, nc):
 def _check_anchors(anchors, levels):
     if not anchors:
         raise SDKError(f"anchors: got none, expected {levels} levels of anchor (w, h) pairs for a model whose "
-                       f"outputs are raw level maps (--anchors 10,13,16,30,33,23/30,61,... or the checkpoint)")
+                       f"outputs are raw level maps (--anchors 10,13,16,30,33,23/30,61,... or the checkpoint; or "
+                       f"write them into the file: python -m sdk inspect MODEL --anchors ... --write-metadata OUT.onnx)")
     if len(anchors) != levels or any(len(a) % 2 or not a for a in anchors):
         raise SDKError(f"anchors: got {len(anchors)} levels ({anchors}), expected {levels} levels of (w, h) "
                        f"pairs")
@@ -387,6 +388,17 @@ class ResolvedModel:
     notes: list  # defaults taken, for the user (stderr once)
     foreign: bool  # the file has no SDK metadata
 
+    def infer(self, runner, x: np.ndarray) -> np.ndarray:
+        """Run `runner` on a `(B, 3, H, W)` network input; canonical `(B, N, 5 + nc)` rows back."""
+        feed = x.transpose(0, 2, 3, 1).copy() if self.nhwc else x
+        return self.layout.decode(runner.infer({self.meta.input_name: feed}), batch=len(x))
+
+
+def canonical_infer(runner, options: Optional[ModelOptions] = None):
+    """`fn(x) -> (B, N, 5 + nc)` rows for a loaded runner of any layout (for tools that compare raw outputs)."""
+    resolved = resolve_model(runner.inputs, runner.outputs, runner.metadata, options, f"model {runner.path}")
+    return lambda x: resolved.infer(runner, x)
+
 
 class _Spec:
     def __init__(self, name, shape, dtype):
@@ -441,7 +453,8 @@ def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[M
         imgsz = tuple(meta.imgsz)
     else:
         raise SDKError(f"{what} input '{spec.name}': got a dynamic size {_fmt(shape)}, expected --imgsz to say the "
-                       f"size to run it at")
+                       f"size to run it at (or write it into the file: python -m sdk inspect MODEL --imgsz N "
+                       f"--write-metadata OUT.onnx)")
     names = list(options.names) if options.names else (list(meta.names) if has else None)
     from_meta = not options.layout and has and meta.output_format in LAYOUTS
     forced = options.layout or (meta.output_format if from_meta else None)

@@ -109,3 +109,20 @@ def test_unrecognised_layout_is_one_line_error(tmp_path):
     for cmd in (("detect", "--model", path, "--source", tmp_path), ("inspect", path)):
         line = assert_one_line_error(run_cli(*cmd), "logits (1, 3)", "yolo, anchor-free, nms-ort, efficientnms, raw")
         assert "model outputs" in line
+
+
+def test_camera_bench_and_parity_take_foreign_models(foreign_models, val_images, tmp_path):
+    af = foreign_models["anchor-free"]
+    jsonl = tmp_path / "dets.jsonl"
+    cam = run_cli("camera", "--model", af, "--names", "person", "--source", val_images, "--max-frames", "6",
+                  "--headless", "--json", jsonl, check=True)
+    lines = [json.loads(x) for x in jsonl.read_text().splitlines() if x.strip()]
+    assert len(lines) == 6 and any(d for line in lines for d in line.get("detections", line.get("boxes", [])))
+    assert "Traceback" not in cam.stderr
+    bench = run_cli("bench", "--model", foreign_models["nms-ort"], "--runs", "3", "--warmup", "1", check=True)
+    assert json.loads(bench.stdout.strip().splitlines()[-1])["imgsz"] == [416, 416]
+    e2e = foreign_models["nms-ort"]
+    par = run_cli("parity", "--model", e2e, "--int8", e2e, "--data", val_images, "--max-images", "4",
+                  "--out-dir", tmp_path / "parity", check=True)
+    rows = json.loads(par.stdout.strip().splitlines()[-1])["rows"]
+    assert rows[0]["map50"] == rows[1]["map50"] > 0.5

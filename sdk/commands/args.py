@@ -156,12 +156,6 @@ def name_flags(message, flags):
     return "/".join(flags[n] for n in names) + message[m.end():]
 
 
-def run_with_flags(parser, fn):
-    """Call fn() reporting library parameter names as this parser's flags (for console scripts)."""
-    with parser.flags_in_errors():
-        return fn()
-
-
 # ---------------------------------------------------------------- model, backend, detection
 def add_model(p, help="ONNX model or TensorRT engine", required=True):
     p.add_argument("--model", required=required, help=help)

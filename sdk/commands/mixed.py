@@ -54,8 +54,15 @@ def run(args):
     headers = ["plan", "mAP@.5", "drop (pt)", "mAP@.5:.95", "ORT CPU ms", "speed vs FP32", "within budget"]
 
     def plot(ax):
-        ax.plot([t["fp32_layers"] for t in trail], [t["drop_pt"] for t in trail], marker="o")
+        xs, ys = [t["fp32_layers"] for t in trail], [t["drop_pt"] for t in trail]
+        ax.plot(xs, ys, marker="o", label="greedy search")
+        for x, y in zip(xs, ys):
+            ax.annotate(f"{y:+.2f}", (x, y), fontsize=8, xytext=(3, 4), textcoords="offset points")
         ax.axhline(args.max_drop, color="tab:red", linestyle="--", label=f"budget {args.max_drop} pt")
+        ax.axhline(0, color="k", lw=0.8)
+        # axes that show the budget and the layer count even when the search stopped at its first step
+        ax.set_xlim(-0.5, max(max(xs or [0]), n_convs // 4, 1) + 0.5)
+        ax.set_ylim(min(min(ys or [0]), 0) - 0.5, max(max(ys or [0]), args.max_drop) * 1.3 + 0.5)
         ax.set_xlabel("Conv layers moved back to FP32 (most sensitive first)")
         ax.set_ylabel("mAP@.5 drop (pt)")
         ax.legend()

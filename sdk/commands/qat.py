@@ -1,5 +1,6 @@
 """`python -m sdk qat`: quantization-aware training on the CPU -> a QAT checkpoint and an explicit Q/DQ ONNX
 (symmetric int8, zero point 0: what onnxruntime and TensorRT explicit quantization both run)."""
+import sys
 from pathlib import Path
 
 from ..deps import require
@@ -53,6 +54,12 @@ def run(args):
     from ..train.trainer import as_dataset
 
     model, _, ranges = qat.load_qat_model(args.weights)
+    from ..train.heads import adapt_to_dataset
+
+    rebuilt = adapt_to_dataset(model, args.data, args.split)  # a dataset of other classes: a head for them
+    if rebuilt:  # the new head convs are fake-quantized too, and every range is calibrated afresh
+        print(rebuilt, file=sys.stderr)
+        model, ranges = qat.prepare_qat(model), None
     stride = int(max(model.stride))
     if args.imgsz <= 0 or args.imgsz % stride:  # checked before calibration runs images at this size
         raise SDKError(f"--imgsz: got {args.imgsz}, expected a positive multiple of the model stride {stride}")

@@ -32,6 +32,11 @@ def run(args):
     model = load_model(args.model)
     check_float_model(model, args.model)
     meta = metadata_of(model)
+    if not meta.has_sdk_props or meta.input_name not in {i.name for i in model.graph.input}:
+        from ..errors import SDKError  # noqa: PLC0415
+
+        raise SDKError(f"--model {args.model}: no SDK metadata and no known YOLO layout, expected an FP32 ONNX from "
+                       f"'python -m sdk export' or a YOLO exporter ('python -m sdk inspect' tells)")
     paths = calib_paths_from_args(args)
     # Resolve the plan before the (slower) calibration, so a plan naming missing layers fails at once.
     plan_int8_nodes(model, plan, config)

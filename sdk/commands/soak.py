@@ -50,6 +50,7 @@ def run(args):
             if not done.wait(seconds * WARMUP_FRACTION):
                 samples["after_warmup"] = rss_mb()
                 if not done.wait(seconds * (1 - WARMUP_FRACTION)):
+                    samples["end"] = rss_mb()  # while the detector is alive: after close() would hide a leak
                     pipeline.stop("time limit")
 
         threading.Thread(target=timer, name="soak-timer", daemon=True).start()
@@ -59,7 +60,7 @@ def run(args):
         stats, info = run_pipeline(args, sinks=[], draw=True, on_start=watch)
     finally:
         done.set()
-    samples["end"] = rss_mb()
+    samples.setdefault("end", rss_mb())  # the run ended early (end of source, Ctrl-C): measured after it
     warm = samples.get("after_warmup", samples["start"])
     growth = samples["end"] - warm
     extra = {"minutes": round((time.perf_counter() - t0) / 60, 2), "rss_start_mb": round(samples["start"], 1),

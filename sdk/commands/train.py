@@ -12,6 +12,7 @@ def add_arguments(p):
     groups.add_train_data(p)
     groups.add_finetune(p)
     groups.add_run(p)
+    p.add_argument("--onnx", default=None, help="also export best.pt to this ONNX (class names from the data)")
 
 
 def run(args):
@@ -23,5 +24,14 @@ def run(args):
     res = fine_tune(args.weights, args.data, recipe, args.out_dir, split=args.split, val_data=args.val_data,
                     val_split=args.val_split, validate=not args.no_val, cfg=args.cfg, names=names,
                     resume=args.resume)
-    print_results(res.to_dict())
+    out = res.to_dict()
+    if args.onnx and res.best:
+        from pathlib import Path
+
+        from ..export.onnx_export import export_onnx
+        from ..models.checkpoint import load_checkpoint
+
+        out["onnx"] = str(export_onnx(load_checkpoint(res.best)[0], args.onnx, imgsz=recipe.imgsz,
+                                      source=Path(res.best).name)[0])
+    print_results(out)
     return 0

@@ -157,6 +157,9 @@ def plot(result, out_dir):
                 pts = sorted(base + [r for r in result["rows"] if r["criterion"] == crit], key=lambda r: r[key])
                 ax.plot([r[key] for r in pts], [r["map50"] for r in pts], "o-",
                         label={"fmc": "feature-map clustering", "l1": "L1 norm"}.get(crit, crit))
+                for r in pts:  # each point says its pruning level
+                    ax.annotate(f"{round(100 * r['level'])}%", (r[key], r["map50"]), fontsize=7, xytext=(3, 3),
+                                textcoords="offset points")
             ax.set_xlabel(label)
             ax.set_ylabel("mAP@.5 (val)")
             if key == "params":

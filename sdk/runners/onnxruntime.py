@@ -63,7 +63,7 @@ class OnnxRuntimeRunner(Runner):
         self.outputs = [TensorSpec(o.name, tuple(d if isinstance(d, int) else None for d in o.shape),
                                    np.dtype(_ORT_TYPES.get(o.type, np.float32))) for o in self.session.get_outputs()]
         props = self.session.get_modelmeta().custom_metadata_map
-        self.metadata = ModelMetadata.from_props(props)
+        self.metadata = ModelMetadata.from_props(props, what=f"model {self.path}")
 
     def _infer(self, feed):
         names = [o.name for o in self.outputs]

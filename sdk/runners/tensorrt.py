@@ -50,6 +50,10 @@ class TensorRTRunner(Runner):
         else:
             self.metadata = ModelMetadata(names=[])  # a foreign engine: no class names, the Detector says so
         self._logger = trtapi.make_logger(trt, self.verbose)
+        # issue 15 (sdk/layouts.py): engines with NMS inside hold EfficientNMS_TRT, which needs the plugin library
+        from ..layouts import init_trt_plugins  # noqa: PLC0415
+
+        init_trt_plugins(trt, self._logger)
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(Path(self.path).read_bytes())
         if self.engine is None:

@@ -102,7 +102,12 @@ def distill(student: str | Path | None, teacher: str | Path, data, recipe: Finet
     student_model = load_checkpoint(student or resume)[0]  # resuming: the run's own architecture
     teacher_model = load_checkpoint(teacher)[0]
     check_teacher(teacher_model, student_model, teacher)
+    names_before = list(student_model.names)
     train, val = load_train_val(student_model, data, split, val_data, val_split, validate)
+    if list(student_model.names) != names_before and list(teacher_model.names) != list(student_model.names):
+        raise SDKError(f"teacher {teacher}: has classes {', '.join(map(str, teacher_model.names))}, expected the "
+                       f"student's {', '.join(map(str, student_model.names))} (fine-tune the teacher on the data "
+                       f"first)")
     hook = OutputDistillation(teacher_model, weight=kd.weight, obj_gain=kd.obj_gain, cls_gain=kd.cls_gain,
                               box_gain=kd.box_gain, temperature=kd.temperature, box_conf=kd.box_conf)
     res = make_trainer(student_model, train, val, recipe, out_dir=out_dir, resume=resume, loss_hooks=[hook]).fit()

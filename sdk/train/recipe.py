@@ -76,9 +76,16 @@ def model_from_cfg(path: str | Path, names: Sequence[str] | None = None):
 
 def load_train_val(model, data, split: str = "train", val_data=None, val_split: str = "val",
                    validate: bool = True):
-    """(train, val or None) datasets with the model's class names; val defaults to `data`'s `val_split`."""
-    from ..data.datasets import load_dataset
+    """(train, val or None) datasets with the model's class names; val defaults to `data`'s `val_split`.
+    Data of classes the model lacks first gets the model a head for them (`sdk.train.heads`, said on stderr)."""
+    import sys
 
+    from ..data.datasets import load_dataset
+    from .heads import adapt_to_dataset
+
+    rebuilt = adapt_to_dataset(model, data, split)
+    if rebuilt:
+        print(rebuilt, file=sys.stderr)
     names = list(model.names)
     train = load_dataset(data, names=names, split=split)
     val_source = (val_data or data) if validate else None

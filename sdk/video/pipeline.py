@@ -544,7 +544,8 @@ class Pipeline:
     def _install_signal_handlers(self):
         if not self.handle_signals or threading.current_thread() is not threading.main_thread():
             return lambda: None
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+        stops = (signal.SIGINT, signal.SIGTERM) + ((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ())  # ssh closed
+        previous = {s: signal.getsignal(s) for s in stops if signal.getsignal(s) is not signal.SIG_IGN}  # nohup
 
         def on_signal(signum, _frame):
             self.stop(f"interrupted ({signal.Signals(signum).name})")

@@ -11,7 +11,7 @@ from fractions import Fraction
 import cv2
 
 from ..errors import SDKError
-from ..fileio import discard, temp_beside
+from ..fileio import check_video_file, discard, sync_file, temp_beside, write_failed
 
 _FALLBACK_SAID = []
 
@@ -113,13 +113,26 @@ class AtomicVideoWriter:
     def write(self, frame):
         if frame.shape[1::-1] != self.size:
             frame = cv2.resize(frame, self.size)
-        self.writer.write(frame)
+        try:
+            self.writer.write(frame)
+        except OSError as e:  # PyAV reports a full disk (OpenCV does not): no partial file stays
+            self.abort()
+            raise write_failed(self.path, e, "video output") from e
         self.frames += 1
 
     def close(self):
         if not self.closed:
             self.closed = True
-            self.writer.release()
+            try:  # OpenCV's writer reports no errors: a full disk shows only in the file
+                self.writer.release()
+                sync_file(self._tmp)
+                check_video_file(self._tmp, self.frames, "video output", shown=self.path)
+            except OSError as e:
+                discard(self._tmp)
+                raise write_failed(self.path, e, "video output") from e
+            except BaseException:
+                discard(self._tmp)
+                raise
             os.replace(self._tmp, self.path)
 
     def abort(self):
