@@ -16,7 +16,7 @@ import threading
 import time
 
 from sdk.commands import camera
-from sdk.commands.common import print_json_last, print_table
+from sdk.report import print_json_last, print_table
 from sdk.video.http_sink import HttpSink
 
 SHARED = os.environ.get("SDK_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
@@ -35,7 +35,7 @@ def viewer_main(port, count):
                 break
             except ConnectionRefusedError:
                 time.sleep(0.05)
-        sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n")
+        sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         while True:
             data = sock.recv(1 << 16)
             if not data:

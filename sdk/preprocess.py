@@ -24,8 +24,9 @@ class Letterbox:
         out[:, [0, 2]] = (xyxy[:, [0, 2]] - self.pad[0]) / self.gain[0]
         out[:, [1, 3]] = (xyxy[:, [1, 3]] - self.pad[1]) / self.gain[1]
         h, w = self.orig_shape
-        np.clip(out[:, [0, 2]], 0, w, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, h, out=out[:, [1, 3]])
+        # as the official clip_coords; fancy indexing copies, so assign (clip(out=...) would clip the copy)
+        out[:, [0, 2]] = np.clip(out[:, [0, 2]], 0, w)
+        out[:, [1, 3]] = np.clip(out[:, [1, 3]], 0, h)
         return out
 
 
@@ -62,13 +63,17 @@ class Preprocessor:
 
     def __call__(self, bgr):
         img, lb = letterbox(bgr, self.shape, self.color)
-        if self.rgb:
-            img = img[:, :, ::-1]
-        x = img.transpose(2, 0, 1).astype(np.float32)
-        x *= self.scale
-        if not self.plain:
+        if self.plain:
+            # one C++ pass for HWC->NCHW, BGR->RGB and the scale, bit-identical to the numpy expression below
+            # (tests/test_prepost_equivalence.py); numpy's transpose + astype + multiply + contiguous copy took
+            # three strided passes over the frame
+            x = cv2.dnn.blobFromImage(img, self.scale, swapRB=self.rgb)
+        else:
+            x = (img[:, :, ::-1] if self.rgb else img).transpose(2, 0, 1).astype(np.float32)[None]
+            x *= self.scale
             x = (x - self.mean) / self.std
-        return np.ascontiguousarray(x[None], dtype=self.dtype), lb
+        return (x if x.dtype == self.dtype and x.flags.c_contiguous
+                else np.ascontiguousarray(x, dtype=self.dtype)), lb
 
     def fingerprint(self):
         """What calibration caches are keyed on: any change here invalidates INT8 scales."""

@@ -9,7 +9,8 @@ F = torch.nn.functional
 from sdk.data.images import list_images, read_image  # noqa: E402
 from sdk.errors import SDKError  # noqa: E402
 from sdk.metadata import ModelMetadata  # noqa: E402
-from sdk.models.checkpoint import RestrictedUnpickler, StandIn, _RestrictedPickleModule, load_checkpoint, save_checkpoint  # noqa: E402,E501
+from sdk.models.checkpoint import load_checkpoint, read_checkpoint_object, save_checkpoint  # noqa: E402
+from sdk.models.safe_pickle import RestrictedUnpickler, StandIn  # noqa: E402
 from sdk.preprocess import Preprocessor  # noqa: E402
 
 
@@ -27,7 +28,7 @@ class _Reference:
     BatchNorm eps, LeakyReLU slope, layer wiring `.f`), independent of the SDK's cfg parser and modules."""
 
     def __init__(self, path):
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
+        ckpt = read_checkpoint_object(path)
         self.root = ckpt["model"]
         self.layers = list(self.root._modules["model"]._modules.values())
         self.save = set(self.root.save)
@@ -120,7 +121,7 @@ def test_restricted_unpickler_refuses_builtins_eval():
 
 
 def test_official_classes_become_inert_standins(checkpoint):
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
+    ckpt = read_checkpoint_object(checkpoint)
     assert isinstance(ckpt["model"], StandIn)
     assert type(ckpt["model"]).__name__ == "Model" and not hasattr(ckpt["model"], "forward")
 

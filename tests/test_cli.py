@@ -78,6 +78,18 @@ def test_bench_prints_table_and_json(onnx_model):
         assert r[k] > 0
     assert r["e2e_p50_ms"] >= r["model_p50_ms"] * 0.5 and r["imgsz"] == [416, 416]
     assert "| model only" in p.stdout and "| end-to-end" in p.stdout
+    assert any("too short to trust (5 runs" in w for w in r["warnings"]) and "warning: the run is too short" in p.stderr
+
+
+def test_timing_warnings_catch_impossible_and_short_runs():
+    from sdk.bench_checks import timing_warnings
+
+    ok = {"p50_ms": 30.0, "mean_ms": 31.0}
+    assert timing_warnings(ok, {"p50_ms": 33.0, "mean_ms": 34.0}, runs=100) == []
+    (w,) = timing_warnings(ok, {"p50_ms": 29.0, "mean_ms": 30.0}, runs=100)
+    assert "reads faster than model-only" in w
+    (w,) = timing_warnings({"p50_ms": 1.0, "mean_ms": 1.0}, {"p50_ms": 2.0, "mean_ms": 2.0}, runs=100)
+    assert "too short to trust (100 runs, 0.3 s timed): use --runs 667" in w
 
 
 def test_bad_input_is_one_line_exit_1(tmp_path, onnx_model, val_images, checkpoint):

@@ -23,7 +23,7 @@ from sdk.errors import SDKError
 from sdk.video.http_sink import HttpSink
 from sdk.video.pipeline import LIVE_WINDOW, RunStats
 from sdk.visualize import draw_detections
-from sdk.web.server import parse_bind
+from sdk.web.bind import parse_bind, resolve_bind
 
 from .conftest import assert_one_line_error, run_cli
 
@@ -275,7 +275,7 @@ def test_viewer_that_stops_reading_neither_blocks_nor_grows_memory(annotated):
     stalled = socket.socket()
     stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     stalled.connect(("127.0.0.1", sink.port))
-    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # ... and never reads
+    stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # ... and never reads
     try:
         with Feeder(sink, annotated, fps=100) as feeder:
             wait_for(lambda: feeder.written >= 30, what="the first frames")
@@ -294,11 +294,15 @@ def test_viewer_that_stops_reading_neither_blocks_nor_grows_memory(annotated):
 
 
 def test_bind_defaults_and_all_interfaces(capsys):
-    assert parse_bind("http://127.0.0.1:8080") == ("127.0.0.1", 8080, False)
-    assert parse_bind("http://:9000") == ("127.0.0.1", 9000, False)
-    assert parse_bind("http://localhost") == ("localhost", 8080, False)
-    assert parse_bind("http://@:8080") == ("0.0.0.0", 8080, True)
-    assert parse_bind("http://0.0.0.0:8081") == ("0.0.0.0", 8081, True)
+    assert parse_bind("http://127.0.0.1:8080") == ("127.0.0.1", 8080)
+    assert parse_bind("http://:9000") == ("127.0.0.1", 9000)
+    assert parse_bind("http://localhost") == ("localhost", 8080)
+    assert parse_bind("http://[::1]:81") == ("::1", 81)
+    assert (resolve_bind("http://localhost").address, resolve_bind("http://localhost").scope) == ("127.0.0.1",
+                                                                                                "loopback")
+    assert resolve_bind("http://@:8080").address == "0.0.0.0" and resolve_bind("http://@:8080").scope == \
+        "all interfaces"
+    assert resolve_bind("http://0.0.0.0:8081").scope == "all interfaces"
     sink = open_sink(uri="http://@:0")
     try:
         assert sink.server.address[0] == "0.0.0.0"

@@ -24,6 +24,8 @@ def test_prune_cli_fmc_writes_a_checkpoint_that_reloads_and_exports(checkpoint, 
     model, info = load_checkpoint(out)
     assert sum(x.numel() for x in model.parameters()) == report["params"]
     assert info["pruning"]["level"] == 0.6
+    # an exported pruned-but-not-fine-tuned model says so, naming the fine-tune command
+    assert report["warning"] == "pruned, not fine-tuned" and f"python -m sdk train --weights {out}" in p.stderr
     from sdk.detector import Detector
 
     with Detector(str(onnx_path)) as det:

@@ -91,6 +91,9 @@ def test_partial_table_has_every_plan_timed_in_one_run(tmp_path, onnx_model, tra
     assert rows["int8 (all)"]["size_mb"] < rows["backbone int8"]["size_mb"] < rows["fp32"]["size_mb"]
     assert rows["int8 (all)"]["speedup"] > 1.2  # ratio measured side by side, not an absolute time
     assert rows["int8 (all)"]["drop_pt"] < 1.5, rows  # 8 calibration images, 30 val images
+    res = _outputs(tmp_path, "partial")
+    assert 3 < res["noise_pt"] < 7  # 70 val boxes: one standard error is several points, drawn as a band
+    assert (tmp_path / "partial.png").stat().st_size > 5000
 
 
 def test_mixed_with_loose_budget_keeps_full_int8_and_writes_plan(tmp_path, onnx_model, train_images, val_images):
@@ -121,3 +124,7 @@ def test_overflow_reports_cpu_and_layers(tmp_path, onnx_model, train_images):
     assert len(res["rows"]) == 58 and res["rows"][0]["K"] == 27
     assert all(r["pair_observed"] <= r["pair_worst_case"] for r in res["rows"])
     assert "cpu flags:" in p.stdout
+    # the verdict names the instruction path it is for, and what that means on this CPU
+    assert "AVX2 u8s8 path (VPMADDUBSW" in p.stdout and res["verdict_here"]
+    if res["int8_kernel"].startswith("vnni"):
+        assert "none of these layers can saturate here" in res["verdict_here"]

@@ -1,5 +1,6 @@
 """The trainer end to end on real data: augmentation, extension points, checkpoints, resume, the CLI."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -98,6 +99,21 @@ def test_train_cli_with_coco_json_data(checkpoint, pennfudan, tmp_path):
     assert res["images"] == 4 and res["steps"] == 1 and len(res["history"]) == 1
     model, info = load_checkpoint(res["best"])
     assert model.names == ["person"] and info["imgsz"] == 128
+    import csv
+
+    rows = list(csv.DictReader(open(res["results_csv"])))
+    assert len(rows) == 1 and rows[0]["epoch"] == "1" and float(rows[0]["train_loss"]) > 0
+    assert 0 <= float(rows[0]["map50"]) <= 1 and float(rows[0]["lr"]) >= 0  # (0: still in warm-up)
+    assert res["results_png"] and os.path.getsize(res["results_png"]) > 5000
+    assert "never leaves warm-up" in p.stderr  # 1 epoch of 1 step is all warm-up
+
+
+def test_warm_up_warning_only_when_the_run_stays_in_it(capsys):
+    from sdk.train.results import warn_if_never_warm
+
+    assert warn_if_never_warm(30, 10) and "never leaves warm-up (30 warm-up iterations >= 10" in \
+        capsys.readouterr().err
+    assert not warn_if_never_warm(3, 10) and capsys.readouterr().err == ""
 
 
 def test_train_cli_from_cfg(checkpoint, pennfudan, tmp_path):

@@ -109,7 +109,8 @@ def test_engine_without_sidecar_needs_metadata(trt, onnx_model, tmp_path):
     (tmp_path / "m.engine.json").unlink()
     runner = TensorRTRunner(engine).load()  # a foreign (trtexec) engine still runs ...
     assert runner.infer(np.zeros((1, 3, 416, 416), np.float32))["output"].shape == (1, 10647, 6)
-    with pytest.raises(SDKError, match="no SDK metadata"):  # ... but the Detector needs names and input size
-        Detector(str(engine), runner=runner)
+    # ... and the Detector too (issue 15): layout and input size from the engine, names class0.. unless given
+    det = Detector(str(engine), runner=runner)
+    assert det.layout.name == "yolo" and det.names == ("class0",) and det.meta.imgsz == (416, 416)
     runner.close()
 

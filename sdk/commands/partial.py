@@ -1,18 +1,19 @@
 """`python -m sdk partial`: FP32, full INT8 and block-wise INT8 plans: mAP, size and onnxruntime CPU latency
 measured in one run (interleaved), with ratios to FP32."""
-from ..quant.cli_args import add_calibration_args, workspace_from_args
-from .common import add_data_args, print_json_last, print_table
+from .args import add_data, add_quantization, integer, workspace_from_args
+from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p)
-    add_data_args(p)
-    p.add_argument("--runs", type=int, default=30, help="timed runs per model (interleaved in 5 rounds)")
+    add_quantization(p)
+    add_data(p)
+    p.add_argument("--runs", type=integer(1, 10**6), default=30, help="timed runs per model (interleaved in 5 rounds)")
     p.add_argument("--out-dir", required=True, help="folder for partial.md / .json / .png")
 
 
 def run(args):
-    from ..quant.analyses import PARTIAL_PLANS, block_plan, write_outputs
+    from ..experiments.precision import PARTIAL_PLANS, block_plan
+    from ..report import write_outputs, map_noise_pt
 
     rows = []
     with workspace_from_args(args) as ws:
@@ -30,14 +31,24 @@ def run(args):
               f"{r['ms']:.1f}", f"{r['speedup']:.2f}x"] for r in rows]
     headers = ["plan", "mAP@.5", "drop (pt)", "mAP@.5:.95", "MB", "ORT CPU ms", "speed vs FP32"]
 
+    noise = map_noise_pt(base["map50"], ws.dataset.num_boxes) / 100
+
     def plot(ax):
+        # the val split's noise band around FP32, and a y-axis no narrower than it: a 0.006 axis makes noise look
+        # like a cliff
+        ax.axhspan(base["map50"] - noise, base["map50"] + noise, color="tab:gray", alpha=0.2,
+                   label=f"FP32 +/- 1 s.e. of the val split ({ws.dataset.num_boxes} boxes)")
         for r in rows:
             ax.scatter(r["speedup"], r["map50"], s=40)
             ax.annotate(r["plan"], (r["speedup"], r["map50"]), fontsize=8, xytext=(4, 4), textcoords="offset points")
+        lo = min(min(r["map50"] for r in rows), base["map50"] - 3 * noise)
+        ax.set_ylim(max(lo - 0.02, 0), min(max(max(r["map50"] for r in rows), base["map50"] + 3 * noise) + 0.02,
+                                           1.0))
         ax.set_xlabel("speed vs FP32 (x, onnxruntime CPU)")
         ax.set_ylabel("mAP@.5")
+        ax.legend(fontsize=8)
 
-    payload = {"rows": rows, "threads": args.threads, "calib_images": len(ws.calib_paths), "images": len(ws.dataset)}
+    payload = {"rows": rows, "noise_pt": noise * 100, "threads": args.threads, "calib_images": len(ws.calib_paths), "images": len(ws.dataset)}
     files = write_outputs(args.out_dir, "partial", "Partial INT8: accuracy vs speed", headers, table, payload, plot)
     print_table(table, headers)
     print_json_last({**payload, "files": files})

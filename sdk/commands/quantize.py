@@ -2,14 +2,14 @@
 layers outside the precision plan's INT8 set left in float; optionally a TensorRT calibration cache too."""
 import sys
 
-from ..quant.cli_args import (add_calibration_args, add_plan_args, calib_paths_from_args, config_from_args,
-                              plan_from_args)
+from .args import (add_plan, add_quantization, calib_paths_from_args, integer, plan_from_args,
+                   quant_config_from_args)
 from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p)
-    add_plan_args(p)
+    add_quantization(p)
+    add_plan(p)
     p.add_argument("-o", "--output", required=True, help="INT8 QDQ ONNX to write")
     p.add_argument("--trt-cache", default=None, help="also write a TensorRT calibration cache (text) here")
     p.add_argument("--trt-version", default="8502",
@@ -32,11 +32,16 @@ def run(args):
     from ..quant.quantize import calibrate, plan_int8_nodes, quantize
     from ..quant.trt_cache import write_cache
 
-    config = config_from_args(args)
+    config = quant_config_from_args(args)
     plan = plan_from_args(args)
     model = load_model(args.model)
     check_float_model(model, args.model)
     meta = metadata_of(model)
+    if not meta.has_sdk_props or meta.input_name not in {i.name for i in model.graph.input}:
+        from ..errors import SDKError  # noqa: PLC0415
+
+        raise SDKError(f"--model {args.model}: no SDK metadata and no known YOLO layout, expected an FP32 ONNX from "
+                       f"'python -m sdk export' or a YOLO exporter ('python -m sdk inspect' tells)")
     paths = calib_paths_from_args(args)
     # Resolve the plan before the (slower) calibration, so a plan naming missing layers fails at once.
     plan_int8_nodes(model, plan, config)

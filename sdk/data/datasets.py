@@ -4,7 +4,9 @@ Every command that reads labels (eval, calibration, training, pruning, sweeps) g
 all of them take all three. Boxes are held as xyxy pixels with contiguous class indices 0..nc-1.
 """
 import json
+import math
 import os
+import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +15,12 @@ import cv2
 import numpy as np
 
 from ..errors import SDKError
-from .images import IMAGE_SUFFIXES, is_image, list_images
+from .images import decode_image, is_image, list_images
+
+MAX_LABEL_BYTES = 8 * 2**20  # one image's YOLO txt / VOC xml (30k boxes is ~1 MB)
+MAX_CLASSES = 100_000
+MAX_ID = 2**53  # COCO ids: JSON integers that survive a float round-trip
+FAR_OUTSIDE = 0.1  # a box more than this share of the image side outside it is a broken label, not sloppiness
 
 
 @dataclass
@@ -38,6 +45,7 @@ class LabelledDataset:
     layout: str
     root: str
     category_ids: list = field(default_factory=list)  # COCO category id of each class index
+    fixes: dict = field(default_factory=dict)  # what loading changed: {"clipped": n, "dropped_empty": n}
 
     def __post_init__(self):
         if not self.category_ids:
@@ -68,10 +76,72 @@ class LabelledDataset:
 
 
 def _image_size(path):
-    img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise SDKError(f"image {path}: cannot decode it, expected an image file ({', '.join(IMAGE_SUFFIXES)})")
+    img = decode_image(path, cv2.IMREAD_UNCHANGED)
     return img.shape[1], img.shape[0]
+
+
+def read_label_text(path, what="label", raw=False):
+    """A label file's text (bytes with `raw`, for XML, whose declaration names its encoding): bounded in size,
+    UTF-8, a one-line error otherwise. None when there is no file."""
+    path = Path(path)
+    if not path.exists():
+        if path.is_symlink():
+            raise SDKError(f"{what} {path}: a broken symlink or a symlink loop, expected a label file")
+        return None
+    if not path.is_file():
+        raise SDKError(f"{what} {path}: is a folder or a device, expected a label file")
+    size = path.stat().st_size
+    if size > MAX_LABEL_BYTES:
+        raise SDKError(f"{what} {path}: {size / 2**20:.0f} MB, expected a label file under "
+                       f"{MAX_LABEL_BYTES // 2**20} MB")
+    data = path.read_bytes()
+    if raw:
+        return data
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise SDKError(f"{what} {path}: byte {e.start} is not UTF-8, expected a UTF-8 text file") from None
+
+
+def check_boxes(boxes, width, height, where, fixes):
+    """Boxes (n, 4) xyxy pixels of one image, per the COCO/VOC conventions: non-finite or far-outside coordinates
+    are refused (a broken label); slight overshoot is clipped to the image and boxes left with no area dropped,
+    both counted in `fixes`. Returns (boxes, keep mask)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return boxes.astype(np.float32), np.zeros(0, bool)
+    if not np.isfinite(boxes).all():
+        i = int(np.flatnonzero(~np.isfinite(boxes).all(1))[0])
+        raise SDKError(f"{where}: box {i + 1} has a non-finite coordinate ({_fmt(boxes[i])}), expected numbers")
+    if width <= 0 or height <= 0:
+        raise SDKError(f"{where}: image size {width}x{height}, expected a positive width and height")
+    tol = np.array([width, height, width, height]) * FAR_OUTSIDE
+    far = ((boxes < -tol) | (boxes > np.array([width, height, width, height]) + tol)).any(1)
+    if far.any():
+        i = int(np.flatnonzero(far)[0])
+        raise SDKError(f"{where}: box {i + 1} ({_fmt(boxes[i])}) lies far outside the {width}x{height} image, "
+                       f"expected boxes inside the image")
+    clipped = boxes.copy()
+    clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], 0, width)
+    clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], 0, height)
+    changed = (clipped != boxes).any(1)
+    keep = (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+    fixes["clipped"] = fixes.get("clipped", 0) + int((changed & keep).sum())
+    fixes["dropped_empty"] = fixes.get("dropped_empty", 0) + int((~keep).sum())
+    return clipped.astype(np.float32), keep
+
+
+def _fmt(box):
+    return ", ".join(f"{v:.6g}" for v in box)
+
+
+def report_fixes(ds, spec):
+    """One stderr line saying what loading changed, so a number is never silently computed on altered labels."""
+    changed = {k: v for k, v in ds.fixes.items() if v}
+    if changed:
+        what = {"clipped": "boxes clipped to the image", "dropped_empty": "boxes with no area dropped"}
+        print(f"note: --data {spec}: " + ", ".join(f"{v} {what.get(k, k)}" for k, v in changed.items()) +
+              " (COCO/VOC convention)", file=sys.stderr)
 
 
 def _names_from(names, nc_seen):
@@ -83,7 +153,10 @@ def _names_from(names, nc_seen):
 # ---------------------------------------------------------------- YOLO txt
 def yolo_label_path(image_path):
     """The official convention: the last `/images/` in the path becomes `/labels/`, suffix `.txt`."""
-    p = Path(image_path).resolve()
+    try:
+        p = Path(image_path).resolve()
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError for a symlink loop
+        raise SDKError(f"image {image_path}: a symlink loop, expected an image file") from None
     parts = list(p.parts)
     for i in range(len(parts) - 1, -1, -1):
         if parts[i] == "images":
@@ -92,21 +165,27 @@ def yolo_label_path(image_path):
     return p.with_suffix(".txt")
 
 
-def parse_yolo_label(path, width, height):
+def parse_yolo_label(path, width, height, fixes=None):
     """Boxes of one YOLO label file: `cls cx cy w h` normalised (or a polygon `cls x1 y1 x2 y2 ...`)."""
     boxes, classes = [], []
-    if not path.is_file():
+    text = read_label_text(path)
+    if text is None:
         return np.zeros((0, 4), np.float32), np.zeros(0, np.int64)
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             vals = [float(v) for v in line.split()]
         except ValueError:
             vals = []
-        if len(vals) < 5 or (len(vals) > 5 and len(vals) % 2 == 0) or not float(vals[0]).is_integer() or vals[0] < 0:
+        if len(vals) == 6:  # a prediction file with confidences (`detect --save-txt --save-conf`, Ultralytics)
+            vals = vals[:5]
+        if len(vals) < 5 or (len(vals) > 5 and len(vals) % 2 == 0) or not all(map(math.isfinite, vals)) or \
+                not float(vals[0]).is_integer():
             raise SDKError(f"label {path}:{n}: got '{line.strip()[:60]}', expected 'class cx cy w h' "
-                           f"(normalised floats) or 'class x1 y1 x2 y2 ...'")
+                           f"(normalised finite numbers) or 'class x1 y1 x2 y2 ...'")
+        if not 0 <= vals[0] < MAX_CLASSES:
+            raise SDKError(f"label {path}:{n}: class {vals[0]:.6g}, expected a class index in 0..{MAX_CLASSES - 1}")
         if len(vals) == 5:
             cx, cy, w, h = vals[1:]
             box = [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
@@ -117,35 +196,43 @@ def parse_yolo_label(path, width, height):
             raise SDKError(f"label {path}:{n}: got coordinates outside [0, 1], expected normalised coordinates")
         boxes.append(box)
         classes.append(int(vals[0]))
-    b = np.asarray(boxes, np.float32).reshape(-1, 4) * np.array([width, height, width, height], np.float32)
-    return b, np.asarray(classes, np.int64)
+    b = np.asarray(boxes, np.float64).reshape(-1, 4) * np.array([width, height, width, height])
+    b, keep = check_boxes(b, width, height, f"label {path}", {} if fixes is None else fixes)
+    return b[keep], np.asarray(classes, np.int64).reshape(-1)[keep]
 
 
 def load_yolo(images, names=None, root=None):
     paths = list_images(images, "--data")
-    samples = []
+    samples, fixes = [], {}
     label_paths = [yolo_label_path(p) for p in paths]
-    if not any(lp.is_file() for lp in label_paths):
+    if not any(lp.is_file() or lp.is_symlink() for lp in label_paths):
         raise SDKError(f"--data {images}: no labels folder found (looked for {label_paths[0]}), expected "
                        f"YOLO labels at the images -> labels path, a COCO json or a Pascal VOC folder")
     for i, p in enumerate(paths, 1):
         w, h = _image_size(p)
-        boxes, classes = parse_yolo_label(label_paths[i - 1], w, h)
+        boxes, classes = parse_yolo_label(label_paths[i - 1], w, h, fixes)
         samples.append(Sample(i, p, w, h, boxes, classes))
     nc_seen = max((int(s.classes.max()) + 1 for s in samples if len(s.classes)), default=0)
     names = _names_from(names, nc_seen)
     if nc_seen > len(names):
         raise SDKError(f"--data {images}: labels use class {nc_seen - 1}, expected classes 0..{len(names) - 1} "
                        f"({', '.join(names)})")
-    return LabelledDataset(samples, names, "yolo", str(root or images))
+    return LabelledDataset(samples, names, "yolo", str(root or images), fixes=fixes)
 
 
 def load_data_yaml(path, split, names=None):
     import yaml
 
-    cfg = yaml.safe_load(Path(path).read_text()) or {}
-    if split not in cfg:
+    text = read_label_text(path, "--data")
+    try:
+        cfg = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:  # Python tags (!!python/object) land here too: safe_load builds no objects
+        problem = " ".join(str(getattr(e, "problem", None) or e).split())[:80]
+        raise SDKError(f"--data {path}: not a plain data yaml ({problem}), expected train/val/names keys") from None
+    if not isinstance(cfg, dict) or split not in cfg:
         raise SDKError(f"--data {path}: no '{split}' entry, expected a data yaml with train/val paths")
+    if not isinstance(cfg[split], str) or not isinstance(cfg.get("path") or "", str):
+        raise SDKError(f"--data {path}: '{split}' is {type(cfg[split]).__name__}, expected a path (string)")
     base = Path(cfg.get("path") or Path(path).parent)
     if not base.is_absolute():
         base = (Path(path).parent / base).resolve()
@@ -153,7 +240,11 @@ def load_data_yaml(path, split, names=None):
     target = target if target.is_absolute() else base / target
     yaml_names = cfg.get("names")
     if isinstance(yaml_names, dict):
-        yaml_names = [yaml_names[k] for k in sorted(yaml_names)]
+        yaml_names = [yaml_names[k] for k in sorted(yaml_names, key=str)]
+    if yaml_names is not None and (not isinstance(yaml_names, list) or
+                                   not all(isinstance(n, (str, int)) for n in yaml_names)):
+        raise SDKError(f"--data {path}: names is {type(yaml_names).__name__}, expected a list of class names")
+    yaml_names = [str(n) for n in yaml_names] if yaml_names else None
     return load_dataset(str(target), names=yaml_names or names, split=split)
 
 
@@ -175,34 +266,92 @@ def _find_image(json_path, file_name, images_dir, split):
                    f"expected images beside the json or pass --images DIR")
 
 
+def _coco_id(v):
+    return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= MAX_ID
+
+
+def _coco_records(d, path):
+    """The three lists of a COCO detection json, every field the loader reads checked (type, range, uniqueness)."""
+    def bad(where, got, expected):
+        return SDKError(f"--data {path}: {where} {got}, expected {expected}")
+
+    if not isinstance(d, dict):
+        raise bad("top level is", type(d).__name__, "a COCO detection json object (images, annotations, categories)")
+    for key in ("images", "categories"):
+        if not isinstance(d.get(key), list):
+            raise bad(f"'{key}' is", "missing" if key not in d else type(d[key]).__name__, f"a list ('{key}' key)")
+    anns = d.get("annotations", [])
+    if not isinstance(anns, list):
+        raise bad("'annotations' is", type(anns).__name__, "a list")
+    cats, imgs = d["categories"], d["images"]
+    for kind, items, need in (("category", cats, ("id", "name")), ("image", imgs, ("id", "file_name")),
+                              ("annotation", anns, ("image_id", "category_id", "bbox"))):
+        seen = set()
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise bad(f"{kind} #{n} is", type(item).__name__, "an object")
+            missing = [k for k in need if k not in item]
+            if missing:
+                raise bad(f"{kind} #{n} has no", f"'{missing[0]}'", f"keys {', '.join(need)}")
+            for k in ("id", "image_id", "category_id"):
+                if k in item and not _coco_id(item[k]):
+                    raise bad(f"{kind} #{n} {k}", json.dumps(item[k])[:40], f"an integer in 0..{MAX_ID}")
+            if kind != "annotation":
+                if item["id"] in seen:
+                    raise bad(f"{kind} id {item['id']} appears", "twice", f"unique {kind} ids")
+                seen.add(item["id"])
+            if kind == "category" and not (isinstance(item["name"], str) and 0 < len(item["name"]) <= 200):
+                raise bad(f"category #{n} name", json.dumps(item["name"])[:40], "a class name (string)")
+            if kind == "image":
+                if not isinstance(item["file_name"], str) or not item["file_name"]:
+                    raise bad(f"image #{n} file_name", json.dumps(item["file_name"])[:40], "a file name")
+                for k in ("width", "height"):
+                    if item.get(k) is not None and not (_coco_id(item[k]) and item[k] <= 10**6):
+                        raise bad(f"image #{n} {k}", json.dumps(item[k])[:40], "a pixel count in 1..1000000")
+            if kind == "annotation":
+                bb = item["bbox"]
+                if not (isinstance(bb, list) and len(bb) == 4 and all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in bb)):
+                    raise bad(f"annotation #{n} bbox", json.dumps(bb)[:60], "[x, y, width, height] finite numbers")
+                if bb[2] < 0 or bb[3] < 0:
+                    raise bad(f"annotation #{n} bbox", json.dumps(bb)[:60], "a non-negative width and height")
+    if len(cats) > MAX_CLASSES:
+        raise bad("has", f"{len(cats)} categories", f"at most {MAX_CLASSES}")
+    return cats, imgs, anns
+
+
 def load_coco(path, images_dir=None, split=None, names=None):
     try:
-        d = json.loads(Path(path).read_text())
-        cats = sorted(d["categories"], key=lambda c: c["id"])
-        imgs, anns = d["images"], d.get("annotations", [])
-    except (ValueError, KeyError, TypeError) as e:
-        raise SDKError(f"--data {path}: not a COCO detection json ({type(e).__name__}: {e}), expected keys "
-                       f"images, annotations, categories")
+        d = json.loads(Path(path).read_bytes())  # any size (COCO's own train json is 450 MB)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
+        raise SDKError(f"--data {path}: not valid JSON ({type(e).__name__}), expected a COCO detection json") from None
+    cats, imgs, anns = _coco_records(d, path)
+    cats = sorted(cats, key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
+    image_ids = {im["id"] for im in imgs}
     by_image = {}
-    for a in anns:
-        if a.get("category_id") not in cat_index:
-            raise SDKError(f"--data {path}: annotation {a.get('id')} has category {a.get('category_id')}, "
-                           f"expected one of {sorted(cat_index)}")
+    for n, a in enumerate(anns):
+        if a["category_id"] not in cat_index:
+            raise SDKError(f"--data {path}: annotation {a.get('id', '#%d' % n)} has category {a['category_id']}, "
+                           f"expected one of {sorted(cat_index)[:20]}")
+        if a["image_id"] not in image_ids:
+            raise SDKError(f"--data {path}: annotation {a.get('id', '#%d' % n)} refers to image {a['image_id']}, "
+                           f"expected an id listed in 'images'")
         by_image.setdefault(a["image_id"], []).append(a)
-    samples = []
+    samples, fixes = [], {}
     for im in sorted(imgs, key=lambda m: m["id"]):
         al = by_image.get(im["id"], [])
-        boxes = np.asarray([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                            for a in al], np.float32).reshape(-1, 4)
-        classes = np.asarray([cat_index[a["category_id"]] for a in al], np.int64)
-        crowd = np.asarray([bool(a.get("iscrowd", 0)) for a in al], bool)
         p = _find_image(path, im["file_name"], images_dir, split)
         w, h = im.get("width"), im.get("height")
         if not w or not h:
             w, h = _image_size(p)
-        samples.append(Sample(im["id"], p, int(w), int(h), boxes, classes, crowd))
-    return LabelledDataset(samples, [c["name"] for c in cats], "coco", str(path), [c["id"] for c in cats])
+        xywh = np.asarray([a["bbox"] for a in al], np.float64).reshape(-1, 4)
+        boxes, keep = check_boxes(np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1), int(w), int(h),
+                                  f"--data {path}: image {im['id']}", fixes)
+        classes = np.asarray([cat_index[a["category_id"]] for a in al], np.int64)
+        crowd = np.asarray([bool(a.get("iscrowd", 0)) for a in al], bool)
+        samples.append(Sample(im["id"], p, int(w), int(h), boxes[keep], classes[keep], crowd[keep]))
+    return LabelledDataset(samples, [c["name"] for c in cats], "coco", str(path), [c["id"] for c in cats], fixes)
 
 
 # ---------------------------------------------------------------- Pascal VOC xml
@@ -217,15 +366,18 @@ def load_voc(root, split=None, names=None, images_dir=None):
         xmls = sorted(ann_dir.glob("*.xml"))
     if not xmls:
         raise SDKError(f"--data {root}: no Pascal VOC .xml annotations found, expected Annotations/*.xml")
-    records, seen = [], []
+    records, seen, fixes = [], [], {}
     for x in xmls:
+        text = read_label_text(x, raw=True)
+        if text is None:
+            raise SDKError(f"label {x}: file not found, expected a Pascal VOC annotation xml")
         try:
-            tree = ET.parse(x).getroot()
-        except (ET.ParseError, FileNotFoundError) as e:
-            raise SDKError(f"label {x}: cannot parse it ({e}), expected a Pascal VOC annotation xml")
-        fname = tree.findtext("filename") or ""
+            tree = ET.fromstring(text)
+        except ET.ParseError as e:
+            raise SDKError(f"label {x}: cannot parse it ({e}), expected a Pascal VOC annotation xml") from None
+        fname = (tree.findtext("filename") or "").strip()
         p = img_dir / fname
-        if not p.is_file():
+        if not fname or not p.is_file():
             hits = [c for c in (img_dir / (x.stem + s) for s in IMAGE_SUFFIXES) if c.is_file()]
             if not hits:
                 raise SDKError(f"label {x}: image '{fname or x.stem}' not found in {img_dir}, expected it beside "
@@ -240,14 +392,21 @@ def load_voc(root, split=None, names=None, images_dir=None):
                 raise SDKError(f"label {x}: object '{name}' has no valid bndbox, expected xmin/ymin/xmax/ymax numbers")
             box[0] -= 1  # VOC pixel indices are 1-based and inclusive
             box[1] -= 1
+            if not name:
+                raise SDKError(f"label {x}: an object has no <name>, expected a class name")
             objs.append((name, box, (o.findtext("difficult") or "0").strip() == "1"))
-            if name not in seen:
-                seen.append(name)
         size = tree.find("size")
         try:
             w, h = int(float(size.findtext("width"))), int(float(size.findtext("height")))
-        except (TypeError, ValueError, AttributeError):
+            if not (0 < w <= 10**6 and 0 < h <= 10**6):
+                raise ValueError
+        except (TypeError, ValueError, AttributeError, OverflowError):
             w, h = _image_size(str(p))
+        boxes, keep = check_boxes([o[1] for o in objs], w, h, f"label {x}", fixes)
+        objs = [(o[0], b, o[2]) for o, b, k in zip(objs, boxes, keep) if k]
+        for o in objs:
+            if o[0] not in seen:
+                seen.append(o[0])
         records.append((str(p), w, h, objs))
     names = list(names) if names else sorted(seen)
     unknown = [n for n in seen if n not in names]
@@ -258,7 +417,7 @@ def load_voc(root, split=None, names=None, images_dir=None):
         boxes = np.asarray([o[1] for o in objs], np.float32).reshape(-1, 4)
         classes = np.asarray([names.index(o[0]) for o in objs], np.int64)
         samples.append(Sample(i, p, w, h, boxes, classes, np.asarray([o[2] for o in objs], bool)))
-    return LabelledDataset(samples, names, "voc", str(root))
+    return LabelledDataset(samples, names, "voc", str(root), fixes=fixes)
 
 
 def load_dataset(spec, names=None, split="val", images=None):
@@ -285,4 +444,5 @@ def load_dataset(spec, names=None, split="val", images=None):
         ds = load_yolo(spec, names)
     if not len(ds):
         raise SDKError(f"--data {spec}: the dataset is empty, expected labelled images")
+    report_fixes(ds, spec)
     return ds

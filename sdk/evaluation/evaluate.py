@@ -1,5 +1,6 @@
 """Run a detector over a labelled dataset and score it with both metrics."""
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -18,7 +19,7 @@ def class_mapping(model_names, dataset):
     if dataset.layout in ("coco", "voc") and all(n in ds_names for n in model_names):
         return np.asarray([ds_names.index(n) for n in model_names], np.int64)
     if len(model_names) < len(ds_names):
-        raise SDKError(f"--data {dataset.root}: has {len(ds_names)} classes, expected at most the model's "
+        raise SDKError(f"data {dataset.root}: has {len(ds_names)} classes, expected at most the model's "
                        f"{len(model_names)} ({', '.join(model_names)})")
     return np.arange(len(model_names), dtype=np.int64)
 
@@ -56,13 +57,32 @@ def run_predictions(detect_fn, dataset, mapping, progress=True):
     return preds
 
 
-def evaluate(detector, dataset, save_json=None, progress=True):
-    """mAP of a Detector on a LabelledDataset (use conf 0.001 / IoU 0.65 for numbers comparable to test.py)."""
+def gt_path_for(save_json):
+    """Where the ground truth goes beside a predictions file: `preds.json` -> `preds.gt.json`."""
+    p = Path(save_json)
+    return p.with_name(p.stem + ".gt.json")
+
+
+def evaluate(detector, dataset, save_json=None, progress=True, save_gt=None, plots_dir=None):
+    """mAP of a Detector on a LabelledDataset (use conf 0.001 / IoU 0.65 for numbers comparable to test.py).
+
+    `save_json`: COCO-results predictions; the ground truth is written beside it as COCO json (`save_gt`, default
+    `<stem>.gt.json`) with `file_name` in each image record and the same image ids, so pycocotools runs on the pair
+    as is (COCO-json datasets keep their own ids). `plots_dir`: PR curves, F1-vs-confidence, confusion matrix.
+    """
     mapping = class_mapping(list(detector.names), dataset)
     preds = run_predictions(detector, dataset, mapping, progress)
     result = score_predictions(dataset, preds)
     result.update(images=len(dataset), boxes=dataset.num_boxes,
                   predictions=int(sum(len(p["scores"]) for p in preds)))
     if save_json:
-        write_text_atomic(save_json, json.dumps(predictions_to_coco(dataset, preds)), "--save-json")
+        write_text_atomic(save_json, json.dumps(predictions_to_coco(dataset, preds)), "save_json")
+        save_gt = save_gt or gt_path_for(save_json)
+    if save_gt:
+        write_text_atomic(save_gt, json.dumps(dataset.to_coco()), "save_gt")
+        result["gt_json"] = str(save_gt)
+    if plots_dir:
+        from .plots import save_eval_plots
+
+        result["plots"] = [str(p) for p in save_eval_plots(dataset, preds, plots_dir)]
     return result

@@ -115,8 +115,8 @@ def _compute_ap(recall, precision):
     return np.trapezoid(np.interp(x, mrec, mpre), x)
 
 
-def yolo_map(gts, preds, num_classes):
-    """The official YOLOv7 test.py metric: returns {'map50', 'map50_95', 'precision', 'recall'}."""
+def match_official(gts, preds):
+    """test.py's matching: (tp (n, T) bool, conf, predicted class, target classes), sorted by confidence."""
     T = len(IOU_THRESHOLDS)
     tp_all, conf_all, pcls_all, tcls_all = [], [], [], []
     for gt, pr in zip(gts, preds):
@@ -148,16 +148,25 @@ def yolo_map(gts, preds, num_classes):
     pcls = np.concatenate(pcls_all) if pcls_all else np.zeros(0, int)
     tcls = np.concatenate(tcls_all) if tcls_all else np.zeros(0, int)
     order = np.argsort(-conf, kind="stable")
-    tp, conf, pcls = tp[order], conf[order], pcls[order]
+    return tp[order], conf[order], pcls[order], tcls
+
+
+def official_curves(gts, preds):
+    """Per target class: AP at each IoU threshold, precision and recall against confidence (at IoU .5, on the grid
+    `px`), and the precision-recall curve at IoU .5, as the official ap_per_class computes them."""
+    tp, conf, pcls, tcls = match_official(gts, preds)
+    T = len(IOU_THRESHOLDS)
     px = np.linspace(0, 1, 1000)
-    ap, p_curve, r_curve = [], [], []
+    classes, ap, p_curve, r_curve, pr = [], [], [], [], []
     for c in np.unique(tcls):
         sel = pcls == c
         n_l, n_p = int((tcls == c).sum()), int(sel.sum())
+        classes.append(int(c))
         if n_p == 0 or n_l == 0:
             ap.append(np.zeros(T))
             p_curve.append(np.zeros_like(px))
             r_curve.append(np.zeros_like(px))
+            pr.append((np.zeros(0), np.zeros(0)))
             continue
         fpc = (1 - tp[sel]).cumsum(0)
         tpc = tp[sel].cumsum(0)
@@ -166,11 +175,50 @@ def yolo_map(gts, preds, num_classes):
         r_curve.append(np.interp(-px, -conf[sel], recall[:, 0], left=0))
         p_curve.append(np.interp(-px, -conf[sel], prec[:, 0], left=1))
         ap.append(np.array([_compute_ap(recall[:, j], prec[:, j]) for j in range(T)]))
-    if not ap:
+        pr.append((recall[:, 0], prec[:, 0]))
+    return {"classes": classes, "ap": np.stack(ap) if ap else np.zeros((0, T)), "px": px,
+            "precision": np.stack(p_curve) if p_curve else np.zeros((0, len(px))),
+            "recall": np.stack(r_curve) if r_curve else np.zeros((0, len(px))), "pr": pr}
+
+
+def yolo_map(gts, preds, num_classes):
+    """The official YOLOv7 test.py metric: returns {'map50', 'map50_95', 'precision', 'recall'}."""
+    c = official_curves(gts, preds)
+    ap, p_curve, r_curve = c["ap"], c["precision"], c["recall"]
+    if not len(ap):
         return {"map50": 0.0, "map50_95": 0.0, "precision": 0.0, "recall": 0.0}
-    ap = np.stack(ap)
-    p, r = np.stack(p_curve), np.stack(r_curve)
+    p, r = p_curve, r_curve
     f1 = 2 * p * r / (p + r + 1e-16)
     i = int(f1.mean(0).argmax())
     return {"map50": float(ap[:, 0].mean()), "map50_95": float(ap.mean()), "precision": float(p[:, i].mean()),
             "recall": float(r[:, i].mean())}
+
+
+def confusion_matrix(gts, preds, num_classes, conf=0.25, iou_thres=0.45):
+    """The official ConfusionMatrix: (nc+1, nc+1) counts, rows predicted class, columns true class, the last
+    row/column 'background' (missed targets / false positives), at conf 0.25 and IoU 0.45 as test.py uses."""
+    m = np.zeros((num_classes + 1, num_classes + 1), np.int64)
+    for gt, pr in zip(gts, preds):
+        keep = ~gt["crowd"]
+        tb, tc = gt["boxes"][keep], gt["classes"][keep].astype(int)
+        sel = pr["scores"] > conf
+        pb, pc = pr["boxes"][sel], pr["classes"][sel].astype(int)
+        iou = box_iou(tb, pb)
+        t_idx, p_idx = np.nonzero(iou > iou_thres)
+        matches = np.stack([t_idx, p_idx, iou[t_idx, p_idx]], 1) if len(t_idx) else np.zeros((0, 3))
+        if len(matches):  # each target and each prediction at most once, best IoU first (as official)
+            matches = matches[matches[:, 2].argsort()[::-1]]
+            matches = matches[np.unique(matches[:, 1], return_index=True)[1]]
+            matches = matches[matches[:, 2].argsort()[::-1]]
+            matches = matches[np.unique(matches[:, 0], return_index=True)[1]]
+        mt, mp = matches[:, 0].astype(int), matches[:, 1].astype(int)
+        for i, c in enumerate(tc):
+            j = np.nonzero(mt == i)[0]
+            if len(j):
+                m[pc[mp[j[0]]], c] += 1
+            else:
+                m[num_classes, c] += 1  # target missed
+        for i, c in enumerate(pc):
+            if not (mp == i).any():
+                m[c, num_classes] += 1  # prediction on background
+    return m

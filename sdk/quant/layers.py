@@ -23,7 +23,15 @@ def load_model(path, what="--model"):
 
 
 def metadata_of(model):
-    return ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    meta = ModelMetadata.from_props({p.key: p.value for p in model.metadata_props})
+    if meta.has_sdk_props:
+        return meta
+    from ..layouts import onnx_metadata  # a model from another exporter: input and layout from the graph
+
+    try:
+        return onnx_metadata(model, require_anchors=False).meta
+    except SDKError:  # not recognised without flags: callers keep their own refusal
+        return meta
 
 
 def check_float_model(model, path, what="--model"):

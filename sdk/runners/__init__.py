@@ -7,6 +7,7 @@ from .base import Runner, TensorSpec
 
 ENGINE_SUFFIXES = (".engine", ".trt", ".plan")
 ONNX_SUFFIXES = (".onnx",)
+BACKENDS = ("auto", "ort", "trt")  # the --backend / backend= vocabulary
 
 
 def tensorrt_available():
@@ -15,6 +16,11 @@ def tensorrt_available():
 
 def choose_backend(model, backend="auto"):
     """Pick the backend for a model file; returns (backend, reason)."""
+    if str(model).lower().startswith("triton://"):
+        if backend not in ("auto", "triton"):
+            raise SDKError(f"model {model}: got --backend {backend} with a triton:// URL, expected --backend auto "
+                           f"(the server's model config picks its backend)")
+        return "triton", "a triton:// URL runs on that Triton server"
     suffix = Path(model).suffix.lower()
     if suffix not in ENGINE_SUFFIXES + ONNX_SUFFIXES:
         raise SDKError(f"model {model}: unknown file type '{suffix or '(none)'}', expected an ONNX model (.onnx) "
@@ -40,6 +46,11 @@ def choose_backend(model, backend="auto"):
 
 def load_runner(model, backend="auto", **kw):
     """Open a model with the right backend; returns a loaded Runner and the reason for the choice."""
+    if str(model).lower().startswith("triton://"):
+        from .triton import TritonRunner  # noqa: PLC0415
+
+        reason = choose_backend(model, backend)[1]
+        return TritonRunner(str(model)).load(), reason  # onnxruntime's threads: the server's own setting
     if not Path(model).is_file():
         raise SDKError(f"model {model}: file not found, expected an .onnx model or a TensorRT engine")
     kind, reason = choose_backend(model, backend)
@@ -53,4 +64,4 @@ def load_runner(model, backend="auto", **kw):
     return OnnxRuntimeRunner(model, **kw).load(), reason
 
 
-__all__ = ["Runner", "TensorSpec", "load_runner", "choose_backend", "tensorrt_available"]
+__all__ = ["BACKENDS", "Runner", "TensorSpec", "load_runner", "choose_backend", "tensorrt_available"]

@@ -71,18 +71,18 @@ class Trainer:
         import torch
 
         if epochs < 1:
-            raise SDKError(f"--epochs: got {epochs}, expected at least 1")
+            raise SDKError(f"epochs: got {epochs}, expected at least 1")
         if batch_size < 1:
-            raise SDKError(f"--batch-size: got {batch_size}, expected at least 1")
+            raise SDKError(f"batch_size: got {batch_size}, expected at least 1")
         stride = int(max(model.stride))
         if imgsz % stride or imgsz <= 0:
-            raise SDKError(f"--imgsz: got {imgsz}, expected a positive multiple of the model stride {stride}")
+            raise SDKError(f"imgsz: got {imgsz}, expected a positive multiple of the model stride {stride}")
         if threads:
             torch.set_num_threads(threads)
         self.model = model.float().train()
         self.names = list(model.names)
-        self.train_data = as_dataset(train_data, "train", self.names, "--data", max_train_images)
-        self.val_data = as_dataset(val_data, "val", self.names, "--val-data", max_val_images) \
+        self.train_data = as_dataset(train_data, "train", self.names, "data", max_train_images)
+        self.val_data = as_dataset(val_data, "val", self.names, "val_data", max_val_images) \
             if val_data is not None else None
         self.epochs, self.batch_size, self.imgsz, self.seed = int(epochs), int(batch_size), int(imgsz), seed
         self.hyp = dict(HYP_TINY, **(hyp or {}))
@@ -149,9 +149,9 @@ class Trainer:
 
         model, info = load_checkpoint(path)
         if info.get("resume_format") != RESUME_FORMAT:
-            raise SDKError(f"--resume {path}: not a training checkpoint, expected the last.pt a training run wrote")
+            raise SDKError(f"resume {path}: not a training checkpoint, expected the last.pt a training run wrote")
         if model.yaml != self.model.yaml:
-            raise SDKError(f"--resume {path}: its architecture differs from the model given, expected the same cfg")
+            raise SDKError(f"resume {path}: its architecture differs from the model given, expected the same cfg")
         self.model.load_state_dict(model.state_dict())
         self.optimizer.load_state_dict(info["optimizer"])
         if self.ema is not None and info.get("ema_state"):
@@ -163,7 +163,7 @@ class Trainer:
         self.best_epoch = int(info.get("best_epoch", -1))
         self.history = list(info.get("history", []))
         if self.start_epoch >= self.epochs:
-            raise SDKError(f"--resume {path}: finished {self.start_epoch} of {self.epochs} epochs already, "
+            raise SDKError(f"resume {path}: finished {self.start_epoch} of {self.epochs} epochs already, "
                            f"expected a run with epochs left (raise --epochs)")
 
     # ------------------------------------------------------------------ training
@@ -246,7 +246,11 @@ class Trainer:
         """Train for the remaining epochs; returns the results (best and final mAP, history, paths)."""
         from .validate import validate
 
+        from .results import plot_results, warn_if_never_warm, write_results_csv
+
         t0 = time.time()
+        nb = math.ceil(len(self.train_data) / self.batch_size)
+        warn_if_never_warm(round(self.hyp["warmup_epochs"] * nb), nb * self.epochs)
         for epoch in range(self.start_epoch, self.epochs):
             losses = self.train_epoch(epoch)
             row = {"epoch": epoch + 1, **{f"train_{k}": round(v, 5) for k, v in losses.items()},
@@ -259,6 +263,8 @@ class Trainer:
                 self.best_fitness, self.best_epoch = row["fitness"], epoch + 1
                 self._save("best.pt", epoch, resumable=False)
             self._save("last.pt", epoch, resumable=True)
+            if self.save:
+                write_results_csv(self.history, self.out_dir / "results.csv")
             if self.progress:
                 print(f"epoch {epoch + 1}/{self.epochs}: " + ", ".join(
                     f"{k} {v:.4f}" for k, v in row.items() if isinstance(v, float)), flush=True)
@@ -272,7 +278,11 @@ class Trainer:
             out.update(best_map50=best["map50"], best_map50_95=best["map50_95"],
                        final_map50=self.history[-1]["map50"], final_map50_95=self.history[-1]["map50_95"])
         if self.save:
-            out.update(best=str(self.out_dir / "best.pt"), last=str(self.out_dir / "last.pt"))
+            out.update(best=str(self.out_dir / "best.pt"), last=str(self.out_dir / "last.pt"),
+                       results_csv=str(self.out_dir / "results.csv"))
+            if self.history:
+                png = plot_results(self.history, self.out_dir / "results.png")
+                out["results_png"] = str(png) if png else None
         return out
 
     def best_model(self):

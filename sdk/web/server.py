@@ -2,68 +2,76 @@
 
 Routes: `/` the page, `/stream.mjpg` multipart/x-mixed-replace JPEGs, `/snapshot.jpg`, `/stats` (the fields of
 the camera sample's final JSON line, live), `/detections` (the newest frame's boxes). An optional token guards
-every route; it is accepted as `?token=` (so `<img src>` works) or as an `Authorization: Bearer` header.
-Each connection has its own thread (ThreadingHTTPServer); all of them end on `close()`.
+every route; it is accepted as `?token=` (so `<img src>` works) or as an `Authorization: Bearer` header. Without
+a token only Host headers naming this server are answered (sdk/web/auth.py: DNS rebinding).
+
+Each connection has its own thread (ThreadingHTTPServer), so clients are bounded before a thread exists: at most
+`max_connections` at once, and none while fewer than `fd_reserve` descriptors are left for the pipeline
+(sdk/web/limits.py); a refused client gets a 503 at once. A client must send its request line and headers
+within `header_timeout_s` in total (slowloris), checked by the accept loop. All threads end on `close()`.
 """
 import errno
-import hmac
 import json
 import socket
 import threading
+import time
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import SDKError
+from .auth import HostCheck, token_matches
+from .limits import default_reserve, descriptor_limit, descriptors_left, raise_descriptor_limit
 
 PAGE = Path(__file__).with_name("index.html")
 BOUNDARY = "frame"
-ALL_INTERFACES = ("@", "0.0.0.0", "*")
-DEFAULT_PORT = 8080
 STREAM_POLL_S = 0.5  # how often an idle stream re-checks for shutdown
-SOCKET_TIMEOUT_S = 10.0  # a viewer that stops reading for this long is dropped
+SOCKET_TIMEOUT_S = 10.0  # a viewer that stops reading (or a client that stops sending) for this long is dropped
+ACCEPT_BACKOFF_S = 0.05  # out of descriptors at accept(): wait instead of spinning on the readable listener
 INFO_KEYS = ("model", "backend", "precision", "imgsz", "source")
 
 
-def parse_bind(uri):
-    """`http://HOST:PORT` -> (host, port, all_interfaces). No host means 127.0.0.1; `@`/`0.0.0.0` all."""
-    scheme, sep, rest = str(uri).partition("://")
-    if not sep or scheme.lower() not in ("http", "https", "webrtc"):
-        raise SDKError(f"--output {uri}: got no http:// address, expected http://HOST:PORT such as "
-                       f"http://127.0.0.1:8080 or http://@:8080")
-    if scheme.lower() == "https":
-        raise SDKError(f"--output {uri}: got https://, expected http:// (the live view serves plain HTTP; put a "
-                       f"TLS reverse proxy in front of it for HTTPS)")
-    netloc = rest.split("/", 1)[0].split("?", 1)[0]
-    host, colon, port_text = netloc.rpartition(":")
-    if not colon or "]" in port_text:  # no port given (a bare host or an IPv6 literal)
-        host, port_text = netloc, ""
-    host = host.strip("[]")
-    try:
-        port = int(port_text) if port_text else DEFAULT_PORT
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise SDKError(f"--output {uri}: got port '{port_text}', expected a number from 0 to 65535")
-    if host in ALL_INTERFACES or host == "::":
-        return ("::" if host == "::" else "0.0.0.0"), port, True
-    return host or "127.0.0.1", port, False
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """How many clients the server takes, how long they may take to ask, and what it leaves to the pipeline."""
+
+    max_connections: int = 256  # above the 200 simultaneous viewers the server was load-tested with
+    header_timeout_s: float = 5.0  # request line + headers, in total (a browser sends them in one packet)
+    fd_reserve: Optional[int] = None  # descriptors kept free; None: limits.default_reserve(soft limit)
+
+    def __post_init__(self):
+        if not 1 <= int(self.max_connections) <= 65536:
+            raise SDKError(f"--http-max-connections: got {self.max_connections}, expected a value in [1, 65536]")
+        if not 0 < float(self.header_timeout_s) <= 3600:
+            raise SDKError(f"header_timeout_s: got {self.header_timeout_s}, expected seconds in (0, 3600]")
+        if self.fd_reserve is not None and not 0 <= int(self.fd_reserve) <= 65536:
+            raise SDKError(f"fd_reserve: got {self.fd_reserve}, expected a value in [0, 65536]")
+
+    def reserve(self):
+        return default_reserve(descriptor_limit()) if self.fd_reserve is None else int(self.fd_reserve)
 
 
 class LiveViewServer:
-    """Serves a FrameHub. Binds on construction (one-line SDKError on failure); `start()` runs the accept loop."""
+    """Serves a FrameHub on a resolved BindAddress (sdk/web/bind.py). Binds on construction (one-line SDKError on
+    failure); `start()` runs the accept loop."""
 
-    def __init__(self, hub, host, port, token=None, uri=None):
+    def __init__(self, hub, bind, token=None, uri=None, allowed_hosts=(), limits=ConnectionLimits()):
         self.hub = hub
         self.info = {}
         self.token = token
+        self.bind = bind
+        self.host_check = HostCheck(bind, allowed_hosts)
         self.page = PAGE.read_bytes()
         self._thread = None
+        self.descriptor_limits = raise_descriptor_limit()  # (before, after): viewers are capped, not the run
         try:  # bind now, so a taken port or a foreign address fails before any model or camera is opened
-            self._httpd = _Server((host, port), _Handler, live_view=self)
+            self._httpd = _Server(bind, _Handler, live_view=self, limits=limits)
         except OSError as e:
-            raise bind_error(uri or f"http://{host}:{port}", host, port, e) from None
+            raise bind_error(uri or f"http://{bind.host}:{bind.port}", bind.host, bind.port, e) from None
+        self.refused = self._httpd.refused  # counters, kept readable after close()
 
     def start(self, info=None):
         """Start answering requests; `info` is the run's model/backend/precision/imgsz/source/names/size."""
@@ -81,6 +89,10 @@ class LiveViewServer:
     def viewers(self):
         return self._httpd.viewers if self._httpd else 0
 
+    @property
+    def connections(self):
+        return self._httpd.connection_count() if self._httpd else 0
+
     def close(self):
         """Stop accepting, end every stream and connection, and join all server threads."""
         if self._httpd is None:
@@ -95,14 +107,20 @@ class LiveViewServer:
         if self._thread is not None:
             self._thread.join()
 
-    def authorized(self, headers, query):
-        if not self.token:
-            return True
-        given = query.get("token", [""])[0]
-        auth = headers.get("Authorization", "")
-        if auth.lower().startswith("bearer "):
-            given = given or auth[7:].strip()
-        return hmac.compare_digest(given.encode(), self.token.encode())
+    def refusal(self, headers, query):
+        """None when the request may be served, else (status, message, extra headers)."""
+        if self.token:
+            if token_matches(self.token, headers, query):
+                return None
+            return (HTTPStatus.UNAUTHORIZED, "token required: ?token=... or Authorization: Bearer ...",
+                    {"WWW-Authenticate": 'Bearer realm="live view"'})
+        hosts = headers.get_all("Host") or []
+        if len(hosts) > 1:
+            return HTTPStatus.BAD_REQUEST, "more than one Host header", {}
+        if self.host_check.allows(hosts[0] if hosts else None):
+            return None
+        return (HTTPStatus.FORBIDDEN, f"host {hosts[0].strip()[:100]!r} is not this server's address; without a "
+                f"token only its own names are answered (--http-allow-host NAME adds one)", {})
 
     def stats(self):
         _, _, stats = self.hub.latest()
@@ -135,36 +153,91 @@ def bind_error(uri, host, port, e):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
-    request_queue_size = 128  # many viewers may connect at once
+    request_queue_size = 128  # many viewers may connect at once (waiting in the kernel costs no descriptor)
 
-    def __init__(self, address, handler, live_view):
+    def __init__(self, bind, handler, live_view, limits):
         self.live_view = live_view
+        self.limits = limits
         self.closing = False
         self.viewers = 0
+        self.refused = {"connections": 0, "descriptors": 0, "header_timeout": 0}
         self._connections = set()
+        self._header_deadlines = {}  # socket -> monotonic time its headers must have arrived by
         self._lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
+        self.address_family = bind.family
+        super().__init__((bind.address, bind.port), handler)
+
+    def get_request(self):
+        try:
+            return super().get_request()
+        except OSError as e:
+            if e.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                time.sleep(ACCEPT_BACKOFF_S)
+            raise  # socketserver drops this accept attempt and goes on
+
+    def verify_request(self, request, client_address):
+        """Runs in the accept loop before any thread exists: refuse over the cap or near the descriptor limit."""
+        with self._lock:
+            full = len(self._connections) >= self.limits.max_connections
+        if full:
+            return self._refuse(request, "connections", "too many connections")
+        left = descriptors_left(self.limits.reserve())  # this accepted socket is already counted
+        if left is not None and left < 0:
+            return self._refuse(request, "descriptors", "out of descriptors for clients")
+        return True
+
+    def _refuse(self, request, counter, why):
+        self.refused[counter] += 1
+        body = json.dumps({"error": f"{why}, try again later"}).encode()
+        head = (f"HTTP/1.0 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {len(body)}"
+                f"\r\nRetry-After: 5\r\nConnection: close\r\n\r\n").encode()
+        try:
+            request.setblocking(False)
+            try:  # drop what the client already sent, so closing sends FIN (the 503 arrives), not RST
+                request.recv(65536)
+            except BlockingIOError:
+                pass
+            request.send(head + body)  # a fresh socket's send buffer takes it whole, never blocks
+        except OSError:
+            pass
+        return False  # socketserver then closes it (shutdown_request)
 
     def process_request(self, request, client_address):
         with self._lock:
             self._connections.add(request)
+            self._header_deadlines[request] = time.monotonic() + self.limits.header_timeout_s
         super().process_request(request, client_address)
+
+    def headers_received(self, request):
+        with self._lock:
+            self._header_deadlines.pop(request, None)
+
+    def service_actions(self):
+        """Called by serve_forever at least every poll interval: drop clients whose headers are late."""
+        now = time.monotonic()
+        with self._lock:
+            late = [s for s, deadline in self._header_deadlines.items() if deadline <= now]
+            for sock in late:
+                del self._header_deadlines[sock]
+        for sock in late:
+            self.refused["header_timeout"] += 1
+            _wake(sock)  # the handler's read returns at once and its thread ends
 
     def shutdown_request(self, request):
         with self._lock:
             self._connections.discard(request)
+            self._header_deadlines.pop(request, None)
         super().shutdown_request(request)
+
+    def connection_count(self):
+        with self._lock:
+            return len(self._connections)
 
     def drop_connections(self):
         with self._lock:
             connections = list(self._connections)
         for sock in connections:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _wake(sock)
 
     def count_viewer(self, delta):
         with self._lock:
@@ -174,6 +247,13 @@ class _Server(ThreadingHTTPServer):
         pass  # a viewer that vanished mid-response is normal, not worth a traceback
 
 
+def _wake(sock):
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # already closed by its handler
+        pass
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "sdk-live-view"
     timeout = SOCKET_TIMEOUT_S
@@ -181,13 +261,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002  (keep the detector's stdout/stderr clean)
         pass
 
+    def parse_request(self):
+        ok = super().parse_request()
+        self.server.headers_received(self.request)  # in time: the header deadline no longer applies
+        return ok
+
     def do_GET(self):  # noqa: N802  (http.server naming)
         view = self.server.live_view
         url = urlsplit(self.path)
         query = parse_qs(url.query)
-        if not view.authorized(self.headers, query):
-            self._send(HTTPStatus.UNAUTHORIZED, b'{"error": "token required: ?token=... or Authorization: '
-                       b'Bearer ..."}', "application/json", {"WWW-Authenticate": 'Bearer realm="live view"'})
+        refusal = view.refusal(self.headers, query)
+        if refusal is not None:
+            status, message, headers = refusal
+            self._send(status, json.dumps({"error": message}).encode(), "application/json", headers)
             return
         route = {"/": self._page, "/index.html": self._page, "/stream.mjpg": self._stream,
                  "/snapshot.jpg": self._snapshot, "/stats": lambda: self._json(view.stats()),
@@ -207,6 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
