@@ -17,7 +17,9 @@ setup(
         "tf": ["tensorflow-cpu==2.21.0", "tf2onnx==1.17.0"],  # Keras export (pinned: tf2onnx lags TF releases)
         "jetson": ["cuda-python"],  # device memory for the TensorRT runner when pycuda is absent
         "dev": ["pytest", "pycocotools", "matplotlib", "onnxscript"],
-        "triton": ["tritonclient[http,grpc]"],  # triton:// models; the server itself: python -m sdk.triton.server
+        "triton": ["tritonclient[http,grpc]"],
+        "track": ["scipy"],  # --track: ByteTrack's assignment (scipy has aarch64 wheels; pulls only numpy)
+        "video": ["av"],  # H.264 files and rtp:// through PyAV's bundled FFmpeg (leaves OpenCV alone)  # triton:// models; the server itself: python -m sdk triton-server
     },
     entry_points={"console_scripts": ["build_engine=sdk.commands.build:main", "edge-sdk=sdk.cli:main",
                                     "edge-jetson-doctor=deploy.jetson.doctor:main",

@@ -6,81 +6,35 @@
 The demo builds a two-class folder dataset from the shared Penn-Fudan COCO labels (person boxes, and
 background crops that overlap no person; train images for training/calibration, val images held out), trains
 a small 3-conv CNN with torch for 16 short epochs, exports it with SDK classification metadata, then
-quantizes it with `sdk.classify_quant` and scores both with `sdk.classify.evaluate_folder`. Latency is
+quantizes it with `sdk.classify.quantize` and scores both with `sdk.classify.evaluate_folder`. Latency is
 `sdk.bench.interleaved_model_bench` (rounds of each model interleaved), reported as a ratio because the
 machine is shared. Prints a markdown table and, last, one JSON line.
 """
 import argparse
-import json
 import os
-import platform
 import random
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from sdk.classify import (Classifier, ClassifyPreprocessor, classify_metadata, evaluate_folder, folder_dataset,
-                          person_crops, set_classify_props)
-from sdk.classify_quant import quantize_classifier
-from sdk.data.datasets import load_dataset
+from sdk.classify import Classifier, evaluate_folder, folder_dataset
+from sdk.classify.demo import demo_crops, train_demo_classifier
+from sdk.classify.quantize import quantize_classifier
 from sdk.data.images import read_image
 
 SHARED = Path(os.environ.get("SDK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
-DEMO_NAMES = ["background", "person"]
-
-
-def demo_crops(pennfudan, root):
-    """root/train and root/val, folder per class, from the Penn-Fudan train and val images."""
-    root = Path(root)
-    person_crops(load_dataset(Path(pennfudan) / "instances_train.json"), root / "train")
-    person_crops(load_dataset(Path(pennfudan) / "instances_val.json"), root / "val")
-    return root
-
-
-def train_demo_classifier(train_root, out, size=64, epochs=16, seed=0):
-    """A small BN-ReLU CNN trained on folder-per-class crops; exported to ONNX with SDK metadata ('stretch')."""
-    import onnx
-    import torch
-
-    meta = classify_metadata(DEMO_NAMES, (size, size), "logits", mean=(0.485, 0.456, 0.406),
-                             std=(0.229, 0.224, 0.225), source="bench_classify demo CNN")
-    pre = ClassifyPreprocessor(meta, "stretch")
-    samples = folder_dataset(train_root, DEMO_NAMES)
-    x = torch.from_numpy(np.concatenate([pre(read_image(p))[0] for p, _ in samples]))
-    y = torch.tensor([c for _, c in samples])
-    torch.manual_seed(seed)
-    layers = []
-    for cin, cout in ((3, 16), (16, 32), (32, 64)):
-        layers += [torch.nn.Conv2d(cin, cout, 3, 2, 1), torch.nn.BatchNorm2d(cout), torch.nn.ReLU()]
-    net = torch.nn.Sequential(*layers, torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 2))
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)  # settles: held-out top-1 varies less by seed
-    for _ in range(epochs):
-        net.train()
-        for idx in torch.randperm(len(x)).split(32):
-            xb = x[idx]
-            xb = torch.where(torch.rand(len(idx), 1, 1, 1) < 0.5, xb, xb.flip(-1))  # horizontal flips
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(net(xb), y[idx]).backward()
-            opt.step()
-        sched.step()
-    net.eval()
-    torch.onnx.export(net, (torch.zeros(1, 3, size, size),), str(out), input_names=["images"],
-                      output_names=["output"], opset_version=13, dynamo=False)
-    onnx.save(set_classify_props(onnx.load(str(out)), meta, "stretch"), str(out))
-    return Path(out)
 
 
 def compare(model, data, calib, int8_out, calib_count=64, runs=200):
     from sdk.bench import interleaved_model_bench
 
-    paths = [p for p, _ in folder_dataset(calib, what="--calib")]
+    paths = [p for p, _ in folder_dataset(calib, what="calib")]
     paths = sorted(random.Random(0).sample(paths, min(calib_count, len(paths))))
     quantize_classifier(model, int8_out, paths)
     rows = {}
-    clfs = {"fp32": Classifier(model, backend="ort", threads=1), "int8": Classifier(int8_out, backend="ort",
-                                                                                    threads=1)}
+    # sessions timed side by side: no idle spinning (sdk.bench.benchmark_runner)
+    clfs = {k: Classifier(m, backend="ort", threads=1, spin=False) for k, m in (("fp32", model), ("int8", int8_out))}
     x = clfs["fp32"].pre(read_image(paths[0]))[0]
     timing = interleaved_model_bench({k: (c.runner, x) for k, c in clfs.items()}, runs=runs)
     for k, c in clfs.items():
@@ -113,14 +67,14 @@ def main():
             model = train_demo_classifier(crops / "train", work / "demo-cnn.onnx")
             data, calib = crops / "val", crops / "train"
         rows = compare(model, data, calib, work / (model.stem + ".int8.onnx"), runs=args.runs)
-    where = f"{platform.machine()} {os.cpu_count()} cores, onnxruntime CPU, 1 thread"
+    from sdk.report import describe_machine, print_json_last, print_table
+
+    where = f"{describe_machine()}, onnxruntime CPU, 1 thread, no spinning"
     print(f"classifier FP32 vs INT8 QDQ ({where})")
-    print("| model | top-1 | images | size KB | p50 ms (interleaved) | speed vs fp32 |")
-    print("|---|---|---|---|---|---|")
-    for k, r in rows.items():
-        print(f"| {k} | {r['top1']:.4f} | {r['images']} | {r['size_kb']:.1f} | {r['p50_ms']:.3f} | "
-              f"{rows['fp32']['p50_ms'] / r['p50_ms']:.2f}x |")
-    print(json.dumps({"where": where, **rows}))
+    print_table([[k, f"{r['top1']:.4f}", r["images"], f"{r['size_kb']:.1f}", f"{r['p50_ms']:.3f}",
+                  f"{rows['fp32']['p50_ms'] / r['p50_ms']:.2f}x"] for k, r in rows.items()],
+                ["model", "top-1", "images", "size KB", "p50 ms (interleaved)", "speed vs fp32"])
+    print_json_last({"where": where, **rows})
 
 
 if __name__ == "__main__":

@@ -13,7 +13,10 @@ import json
 from pathlib import Path
 
 from sdk.fileio import write_text_atomic
-from sdk.prune.runs import add_recipe_args, curve, machine, recipe_from_args
+from sdk.commands.args import add_recipe as add_recipe_args
+from sdk.commands.args import recipe_from_flags as recipe_from_args
+from sdk.experiments.prune_steps import curve, machine
+from sdk.report import markdown_table
 
 
 def main(argv=None):
@@ -49,17 +52,15 @@ def main(argv=None):
 def write(rows, args, base):
     head = ["model", "criterion", "distillation", "epochs", "params", "mAP@.5 before fine-tune", "mAP@.5",
             "mAP@.5:.95", "mAP@.5 vs unpruned", "best epoch", "last-epoch mAP@.5 (PyTorch)", "train min"]
-    lines = [f"Distillation at {args.level:.0%}: Penn-Fudan train -> val at {args.imgsz}; mAP through the exported "
-             f"ONNX on onnxruntime (COCO mAP, conf 0.001, IoU 0.65). Fine-tune: batch 8, SGD lr0 0.01, 1 warm-up "
-             f"epoch, cosine, EMA, mosaic=0; distillation: sdk.distill.OutputDistillation defaults, teacher = the "
-             f"unpruned model. Torch threads {args.threads}. Ran on {machine()}.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for x in rows:
-        lines.append("| " + " | ".join(str(v) for v in [
-            x["name"], x["criterion"], x["kd"], x["epochs"], f"{x['params']:,}", f"{x['map50_pruned']:.3f}",
-            f"{x['map50']:.3f}", f"{x['map50_95']:.3f}", f"{(x['map50'] - base['map50']) * 100:+.1f} pt",
-            x.get("best_epoch", "-"), f"{x['last_map50']:.3f}" if x.get("last_map50") is not None else "-",
-            x.get("train_min", "-")]) + " |")
+    note = (f"Distillation at {args.level:.0%}: Penn-Fudan train -> val at {args.imgsz}; mAP through the exported "
+            f"ONNX on onnxruntime (COCO mAP, conf 0.001, IoU 0.65). Fine-tune: batch 8, SGD lr0 0.01, 1 warm-up "
+            f"epoch, cosine, EMA, mosaic=0; distillation: sdk.train.distill.OutputDistillation defaults, teacher = the "
+            f"unpruned model. Torch threads {args.threads}. Ran on {machine()}.")
+    table = [[x["name"], x["criterion"], x["kd"], x["epochs"], f"{x['params']:,}", f"{x['map50_pruned']:.3f}",
+              f"{x['map50']:.3f}", f"{x['map50_95']:.3f}", f"{(x['map50'] - base['map50']) * 100:+.1f} pt",
+              x.get("best_epoch", "-"), f"{x['last_map50']:.3f}" if x.get("last_map50") is not None else "-",
+              x.get("train_min", "-")] for x in rows]
+    lines = markdown_table(table, head, note=note).splitlines()
     lines += ["", "mAP@.5 per epoch (val, EMA weights, PyTorch):", ""]
     lines += [f"- {x['name']}: {x['curve']}" for x in rows if x.get("curve")]
     out = Path(args.docs_dir)

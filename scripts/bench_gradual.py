@@ -13,7 +13,10 @@ import json
 from pathlib import Path
 
 from sdk.fileio import write_text_atomic
-from sdk.prune.runs import add_recipe_args, curve, machine, recipe_from_args
+from sdk.commands.args import add_recipe as add_recipe_args
+from sdk.commands.args import recipe_from_flags as recipe_from_args
+from sdk.experiments.prune_steps import curve, machine
+from sdk.report import markdown_table
 
 
 def main(argv=None):
@@ -43,7 +46,7 @@ def main(argv=None):
                          "criterion": crit, **res["score"], "last_map50": hist[-1].get("map50"),
                          "best_epoch": (best or {}).get("epoch") or res["gradual"]["finetune"].get("best_epoch"),
                          "train_min": round(seconds / 60, 1), "curve": curve(hist)})
-    from sdk.prune.sweep import bench_rows
+    from sdk.experiments.prune_sweep import bench_rows
 
     bench_rows(rows, args.bench_runs)
     write(rows, events, args)
@@ -52,19 +55,17 @@ def main(argv=None):
 def write(rows, events, args):
     head = ["model", "schedule", "params", "GFLOPs", "mAP@.5", "mAP@.5:.95", "best epoch",
             "last-epoch mAP@.5 (PyTorch)", "train min", "latency ms", "speed-up"]
-    lines = [f"One-shot vs gradual (cubic) pruning to {args.level:.0%}, the same {args.epochs} fine-tune epochs: "
-             f"Penn-Fudan train -> val at {args.imgsz}, batch 8, SGD lr0 0.01, 1 warm-up epoch, cosine, EMA, "
-             f"mosaic=0. Gradual: {args.updates} pruning events up to {args.end:.0%} of the steps, surgery at each, "
-             f"criterion statistics and BatchNorm re-estimated on 32 training images at each. mAP through the exported ONNX on onnxruntime (COCO mAP, conf "
-             f"0.001, IoU 0.65); latency: batch 1, {args.bench_runs} interleaved runs per model. Torch threads "
-             f"{args.threads}. Ran on {machine()}.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for x in rows:
-        lines.append("| " + " | ".join(str(v) for v in [
-            x["name"], x["schedule"], f"{x['params']:,}", f"{x['gflops']:.2f}", f"{x['map50']:.3f}",
-            f"{x['map50_95']:.3f}", x.get("best_epoch", "-"),
-            f"{x['last_map50']:.3f}" if x.get("last_map50") is not None else "-", x.get("train_min", "-"),
-            f"{x['latency_ms']:.1f}", f"{x['speedup']:.2f}x"]) + " |")
+    note = (f"One-shot vs gradual (cubic) pruning to {args.level:.0%}, the same {args.epochs} fine-tune epochs: "
+            f"Penn-Fudan train -> val at {args.imgsz}, batch 8, SGD lr0 0.01, 1 warm-up epoch, cosine, EMA, "
+            f"mosaic=0. Gradual: {args.updates} pruning events up to {args.end:.0%} of the steps, surgery at each, "
+            f"criterion statistics and BatchNorm re-estimated on 32 training images at each. mAP through the "
+            f"exported ONNX on onnxruntime (COCO mAP, conf 0.001, IoU 0.65); latency: batch 1, {args.bench_runs} "
+            f"interleaved runs per model (no thread spinning). Torch threads {args.threads}. Ran on {machine()}.")
+    table = [[x["name"], x["schedule"], f"{x['params']:,}", f"{x['gflops']:.2f}", f"{x['map50']:.3f}",
+              f"{x['map50_95']:.3f}", x.get("best_epoch", "-"),
+              f"{x['last_map50']:.3f}" if x.get("last_map50") is not None else "-", x.get("train_min", "-"),
+              f"{x['latency_ms']:.1f}", f"{x['speedup']:.2f}x"] for x in rows]
+    lines = markdown_table(table, head, note=note).splitlines()
     lines += ["", "mAP@.5 per epoch (val, EMA weights, PyTorch):", ""]
     lines += [f"- {x['name']}: {x['curve']}" for x in rows if x.get("curve")]
     for crit, ev in events.items():

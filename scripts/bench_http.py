@@ -16,7 +16,7 @@ import threading
 import time
 
 from sdk.commands import camera
-from sdk.commands.common import print_json_last, print_table
+from sdk.report import print_json_last, print_table
 from sdk.video.http_sink import HttpSink
 
 SHARED = os.environ.get("SDK_SHARED", os.path.join(os.path.dirname(__file__), "..", "..", "shared"))

@@ -99,24 +99,17 @@ def main(argv=None):
     p.add_argument("--out", default=None, help="also write the rows as JSON here")
     args = p.parse_args(argv)
 
-    import logging
-
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
-    from sdk.bench import interleaved_model_bench
+    from sdk.compare import Comparator
     from sdk.data.datasets import load_dataset
-    from sdk.detector import Detector
-    from sdk.evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
     from sdk.export.onnx_export import export_onnx
     from sdk.fileio import write_text_atomic
     from sdk.models.checkpoint import load_checkpoint
     from sdk.quant.layers import load_model, metadata_of
-    from sdk.quant.overflow import cpu_flags, int8_kernel
+    from sdk.quant.overflow import int8_kernel
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
-    from sdk.runners.onnxruntime import OnnxRuntimeRunner
+    from sdk.report import describe_machine, print_json_last, print_table
 
-    import numpy as np
-
-    logging.getLogger().setLevel(logging.ERROR)
     tmp = tempfile.TemporaryDirectory(prefix="bench-int8-")
     d = Path(tmp.name)
     model, _ = load_checkpoint(args.weights)
@@ -145,43 +138,28 @@ def main(argv=None):
         models[f"SDK INT8 ({method}, plan: all int8, decode float)"] = out
 
     ds = load_dataset(args.data, names=meta.names)
-    runners = {k: OnnxRuntimeRunner(v, threads=args.threads).load() for k, v in models.items()}
-    rows = []
-    for label, runner in runners.items():
-        r = evaluate(Detector(None, runner=runner, conf=EVAL_CONF, iou=EVAL_IOU), ds, progress=False)
-        rows.append({"model": label, "map50": r["map50"], "map50_95": r["map50_95"],
-                     "size_mb": round(os.path.getsize(models[label]) / 2**20, 2)})
-        print(f"scored {label}: mAP@.5 {r['map50']:.4f}", file=sys.stderr, flush=True)
-    x = np.random.default_rng(0).random((1, 3, args.imgsz, args.imgsz), dtype=np.float32)
-    timing = interleaved_model_bench({k: (r, x) for k, r in runners.items()}, runs=args.runs, rounds=5)
-    base_ms = timing["official export.py FP32"]["p50_ms"]
+    with Comparator(models, ds, threads=args.threads) as cmp:  # one pre/post-processing, interleaved, no spinning
+        comparison = cmp.run(runs=args.runs, rounds=5)
+    rows = [{"model": r.label, "map50": r.map50, "map50_95": r.map50_95, "size_mb": r.size_mb, "ms_p50": r.p50_ms,
+             "speed_vs_baseline_fp32": r.speedup} for r in comparison.rows]
     baselines = [r for r in rows if r["model"].startswith("official")]
-    for r in rows:
-        r["ms_p50"] = timing[r["model"]]["p50_ms"]
-        r["speed_vs_baseline_fp32"] = base_ms / r["ms_p50"]
     for r in rows:
         if r["model"].startswith("SDK INT8"):
             r["beats_every_baseline"] = all(r["ms_p50"] < b["ms_p50"] and r["map50"] >= b["map50"] for b in baselines)
 
-    flags = cpu_flags()
-    from sdk.commands.common import print_json_last, print_table
-
+    m = comparison.machine
     print_table([[r["model"], f"{r['ms_p50']:.1f}", f"{r['speed_vs_baseline_fp32']:.2f}x", f"{r['map50']:.4f}",
                   f"{r['map50_95']:.4f}", r["size_mb"],
                   {True: "yes", False: "no"}.get(r.get("beats_every_baseline"), "")] for r in rows],
                 ["model", "ms p50", "speed vs official FP32", "mAP@.5", "mAP@.5:.95", "MB",
                  "beats every baseline (speed and mAP@.5)"])
-    import platform
-
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    print(f"machine: {cpu}, {os.cpu_count()} cores, onnxruntime CPU {args.threads} threads; SIMD flags: "
-          f"{' '.join(flags)}; int8 kernel: {int8_kernel(flags)}; {len(ds)} val images, {len(paths)} calib images")
-    result = {"rows": rows, "cpu": cpu, "cpu_flags": flags, "threads": args.threads, "runs": args.runs,
-              "calib_images": len(paths), "val_images": len(ds), "python": platform.python_version()}
+    print(f"machine: {describe_machine(m)}; onnxruntime CPU {args.threads} threads, no spinning; int8 kernel: "
+          f"{int8_kernel(m['cpu_flags'])}; {len(ds)} val images, {len(paths)} calib images")
+    result = {"rows": rows, "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "threads": args.threads, "runs": args.runs,
+              "calib_images": len(paths), "val_images": len(ds), "python": m["python"], "machine": m,
+              "spinning": False}
     if args.out:
-        write_text_atomic(args.out, json.dumps(result, indent=1), "--out")
-    for r in runners.values():
-        r.close()
+        write_text_atomic(args.out, json.dumps(result, indent=1), "out")
     tmp.cleanup()
     print_json_last(result)
     return 0

@@ -13,9 +13,7 @@ picked on the val images the table is scored on. `--sdk-ptq` adds `python -m sdk
 Writes <out-dir>/bench_qat.md and bench_qat.json (and the ONNX files); prints the table, last line JSON.
 """
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -72,20 +70,16 @@ def main(argv=None):
 
     import torch
 
-    from sdk.bench import interleaved_model_bench
-    from sdk.commands.common import print_json_last, print_table
+    from sdk.compare import Comparator
     from sdk.data.datasets import load_dataset
     from sdk.data.images import read_image
-    from sdk.detector import Detector
-    from sdk.evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
     from sdk.export.onnx_export import export_onnx
     from sdk.fileio import write_text_atomic
     from sdk.models.checkpoint import load_checkpoint
     from sdk.quant import qat
     from sdk.quant.qat_train import QATTrainer
-    from sdk.runners.onnxruntime import OnnxRuntimeRunner
-
-    from sdk.commands.train import parse_hyp
+    from sdk.report import describe_machine, markdown_table, print_json_last, print_table, to_json
+    from sdk.train.recipe import parse_hyp
 
     hyp = parse_hyp(args.hyp)
     torch.set_num_threads(args.threads)
@@ -148,37 +142,26 @@ def main(argv=None):
         qat.export_qat_onnx(ptq_ft, out / "ptq_finetuned.onnx", args.imgsz, extra={"epochs": 0})
         models["PTQ INT8 of the fine-tuned FP32 (control)"] = str(out / "ptq_finetuned.onnx")
 
-    log("scoring")
-    runners = {k: OnnxRuntimeRunner(v, threads=args.ort_threads).load() for k, v in models.items()}
-    rows = []
-    for label, runner in runners.items():
-        r = evaluate(Detector(None, runner=runner, conf=EVAL_CONF, iou=EVAL_IOU), val, progress=False)
-        rows.append({"model": label, "map50": r["map50"], "map50_95": r["map50_95"],
-                     "size_mb": round(os.path.getsize(models[label]) / 2**20, 2)})
-        log(f"{label}: mAP@.5 {r['map50']:.4f} mAP@.5:.95 {r['map50_95']:.4f}")
-    log("timing (interleaved)")
-    det = Detector(None, runner=runners["FP32"])
-    x, _ = det.pre(read_image(val.image_paths()[0]))
-    timing = interleaved_model_bench({k: (r, x) for k, r in runners.items()}, runs=args.runs, rounds=5)
-    fp32 = rows[0]
-    for r in rows:
-        r["ms_p50"] = round(timing[r["model"]]["p50_ms"], 1)
-        r["speed_vs_fp32"] = round(timing["FP32"]["p50_ms"] / timing[r["model"]]["p50_ms"], 2)
-        r["map50_vs_fp32_pt"] = round(100 * (r["map50"] - fp32["map50"]), 2)
-        r["map50_95_vs_fp32_pt"] = round(100 * (r["map50_95"] - fp32["map50_95"]), 2)
-    for r in runners.values():
-        r.close()
+    log("scoring and timing (interleaved, no spinning)")
+    with Comparator(models, val, threads=args.ort_threads) as cmp:
+        for label, sc in cmp.score().items():
+            log(f"{label}: mAP@.5 {sc['map50']:.4f} mAP@.5:.95 {sc['map50_95']:.4f}")
+        det = cmp.detector("FP32")
+        x, _ = det.pre(read_image(val.image_paths()[0]))
+        cmp.time(runs=args.runs, rounds=5, inputs={k: x for k in models})
+        comparison = cmp.result()
+    rows = [{"model": r.label, "map50": r.map50, "map50_95": r.map50_95, "size_mb": r.size_mb,
+             "ms_p50": round(r.p50_ms, 1), "speed_vs_fp32": round(r.speedup, 2),
+             "map50_vs_fp32_pt": round(r.map50_delta_pt, 2), "map50_95_vs_fp32_pt": round(r.map50_95_delta_pt, 2)}
+            for r in comparison.rows]
 
     headers = ["model", "mAP@.5", "vs FP32 (pt)", "mAP@.5:.95", "vs FP32 (pt)", "ms p50", "speed vs FP32", "MB"]
     table = [[r["model"], f"{r['map50']:.4f}", f"{r['map50_vs_fp32_pt']:+.2f}", f"{r['map50_95']:.4f}",
               f"{r['map50_95_vs_fp32_pt']:+.2f}", f"{r['ms_p50']:.1f}", f"{r['speed_vs_fp32']:.2f}x", r["size_mb"]]
              for r in rows]
     print_table(table, headers)
-    import onnxruntime
-
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
-    machine = (f"{cpu}, {os.cpu_count()} cores, onnxruntime {onnxruntime.__version__} CPU with {args.ort_threads} "
-               f"intra-op thread(s), torch {torch.__version__} with {args.threads} thread(s), load average "
+    machine = (f"{describe_machine(comparison.machine)}; onnxruntime CPU with {args.ort_threads} intra-op "
+               f"thread(s), no spinning, torch with {args.threads} thread(s), load average "
                f"{os.getloadavg()[0]:.1f} at the end")
     print(f"machine: {machine}")
     result = {"rows": rows, "weights": Path(args.weights).name, "machine": machine, "imgsz": args.imgsz,
@@ -186,11 +169,10 @@ def main(argv=None):
               "train_images": len(trainer.train_data), "val_images": len(val), "val_boxes": val.num_boxes,
               "calib_images": len(paths), "calib_method": args.calib_method, "percentile": args.percentile,
               "runs": args.runs,
-              "control": args.control, "python": platform.python_version(), **notes}
-    md = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    md += ["| " + " | ".join(str(v) for v in row) + " |" for row in table]
-    write_text_atomic(out / "bench_qat.md", "\n".join(md) + f"\n\nmachine: {machine}\n", "--out-dir")
-    write_text_atomic(out / "bench_qat.json", json.dumps(result, indent=1, default=str), "--out-dir")
+              "control": args.control, "python": comparison.machine["python"], "machine_info": comparison.machine,
+              **notes}
+    write_text_atomic(out / "bench_qat.md", markdown_table(table, headers) + f"\nmachine: {machine}\n", "out_dir")
+    write_text_atomic(out / "bench_qat.json", to_json(result, indent=1), "out_dir")
     print_json_last(result)
     return 0
 

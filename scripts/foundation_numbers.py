@@ -8,7 +8,6 @@ onnxruntime CPU with 2 threads, and prints a markdown table plus one JSON line.
 """
 import argparse
 import json
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -29,10 +28,9 @@ def official_square(shared):
 
 
 def cpu_name():
-    try:
-        return next(x.split(":", 1)[1].strip() for x in open("/proc/cpuinfo") if x.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor()
+    from sdk.report import describe_machine
+
+    return describe_machine()
 
 
 def main():
@@ -57,7 +55,7 @@ def main():
                             ("mAP@.5 (COCO / pycocotools)", ev["map50"], off["coco50"]),
                             ("mAP@.5:.95 (COCO / pycocotools)", ev["map50_95"], off["coco50_95"])):
         print(f"| {name} | {ours:.4f} | {ref:.3f} | {100 * (ours - ref):+.2f} pt |")
-    print(f"\nlatency on {cpu_name()} ({platform.machine()}), onnxruntime CPU, 2 threads, 416x416:")
+    print(f"\nlatency on {cpu_name()}, onnxruntime CPU, 2 threads, 416x416:")
     print(f"model only p50 {bench['model_p50_ms']:.1f} ms / p95 {bench['model_p95_ms']:.1f} ms "
           f"({bench['model_fps']:.1f} FPS); end-to-end p50 {bench['e2e_p50_ms']:.1f} ms / p95 "
           f"{bench['e2e_p95_ms']:.1f} ms ({bench['e2e_fps']:.1f} FPS)")

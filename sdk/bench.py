@@ -44,11 +44,25 @@ def bench_detector(detector, frames, runs=50, warmup=5):
     return {"model": percentiles(model_ms), "end_to_end": percentiles(e2e_ms), "runs": runs, "warmup": warmup}
 
 
+def benchmark_runner(path, threads=None, **kw):
+    """An onnxruntime session for a benchmark timed interleaved with others: idle threads do not spin."""
+    from .runners.onnxruntime import OnnxRuntimeRunner
+
+    return OnnxRuntimeRunner(path, threads=threads, spin=False, **kw).load()
+
+
 def interleaved_model_bench(runners_and_inputs, runs=30, warmup=3, rounds=5):
     """Time several models side by side in one run: rounds of each, interleaved, so machine noise hits all alike.
 
-    `runners_and_inputs` maps a label to (runner, input array). Returns {label: percentiles}.
+    `runners_and_inputs` maps a label to (runner, input array). Returns {label: percentiles}. onnxruntime
+    sessions must be opened with spinning off (`benchmark_runner`, or `spin=False`): a session left spinning
+    steals the cores of the one being timed, so this refuses them rather than report distorted ratios.
     """
+    spinning = [k for k, (r, _) in runners_and_inputs.items()
+                if getattr(r, "backend", None) == "onnxruntime" and getattr(r, "spin", False) is not False]
+    if spinning and len(runners_and_inputs) > 1:
+        raise ValueError(f"interleaved timing of {', '.join(spinning)}: onnxruntime sessions opened with spinning "
+                         f"on; open them with spin=False (sdk.bench.benchmark_runner)")
     times = {k: [] for k in runners_and_inputs}
     for label, (runner, x) in runners_and_inputs.items():
         time_model(runner, x, runs=warmup, warmup=0)
@@ -59,5 +73,5 @@ def interleaved_model_bench(runners_and_inputs, runs=30, warmup=3, rounds=5):
     return {k: percentiles(v) for k, v in times.items()}
 
 
-__all__ = ["bench_detector", "interleaved_model_bench", "percentiles", "time_model", "time_end_to_end",
+__all__ = ["bench_detector", "benchmark_runner", "interleaved_model_bench", "percentiles", "time_model", "time_end_to_end",
            "postprocess"]

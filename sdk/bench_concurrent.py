@@ -6,7 +6,6 @@ A local model's runner is shared by the clients (onnxruntime sessions are thread
 start together at a barrier, and each runs a fixed number of frames: throughput is frames / wall time, latency
 is per frame.
 """
-import sys
 import threading
 import time
 from typing import Callable, List, Optional, Sequence
@@ -19,19 +18,13 @@ from .errors import SDKError, bad_input
 MAX_CONCURRENCY = 256
 
 
-def add_concurrency_args(parser):
-    parser.add_argument("--concurrency", type=int, default=None, metavar="N",
-                        help="N clients at once (threads, one connection each for triton://): throughput and "
-                             "p50/p95 latency per frame")
-
-
 def bench_concurrent(make_detector: Callable[[int], object], frames: Sequence[np.ndarray], concurrency: int,
                      runs: int = 20, warmup: int = 2, timeout_s: Optional[float] = None) -> dict:
     """Run `concurrency` clients of `runs` frames each; `make_detector(i)` gives client i its Detector."""
     if not 1 <= int(concurrency) <= MAX_CONCURRENCY:
-        raise bad_input("--concurrency", concurrency, f"a client count in [1, {MAX_CONCURRENCY}]")
+        raise bad_input("concurrency", concurrency, f"a client count in [1, {MAX_CONCURRENCY}]")
     if runs < 1 or warmup < 0:
-        raise bad_input("--runs/--warmup", f"{runs}/{warmup}", "runs >= 1 and warmup >= 0")
+        raise bad_input("runs/warmup", f"{runs}/{warmup}", "runs >= 1 and warmup >= 0")
     detectors = [make_detector(i) for i in range(concurrency)]
     barrier = threading.Barrier(concurrency + 1)
     e2e: List[List[float]] = [[] for _ in detectors]
@@ -85,36 +78,3 @@ def bench_concurrent(make_detector: Callable[[int], object], frames: Sequence[np
     return {"concurrency": concurrency, "requests": len(all_e2e), "wall_s": wall,
             "throughput_fps": len(all_e2e) / wall, "p50_ms": lat["p50_ms"], "p95_ms": lat["p95_ms"],
             "mean_ms": lat["mean_ms"], "infer_p50_ms": inf["p50_ms"], "infer_p95_ms": inf["p95_ms"]}
-
-
-def run_concurrent(args, first, frames) -> int:
-    """The `bench --concurrency N` command body: `first` is the Detector the command already opened."""
-    from .commands.common import print_json_last, print_table  # noqa: PLC0415
-    from .detector import Detector  # noqa: PLC0415
-    from .runners.triton import is_triton_url  # noqa: PLC0415
-
-    remote = is_triton_url(args.model)
-    opened = []
-
-    def make(i):
-        if i == 0:
-            return first
-        runner = None if remote else first.runner  # a connection per client; one shared local session
-        det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                       runner=runner)
-        opened.append(det)
-        return det
-
-    try:
-        r = bench_concurrent(make, frames, args.concurrency, runs=args.runs, warmup=args.warmup)
-    finally:
-        for det in opened if remote else ():
-            det.close()
-    print(f"{args.model} on {first.runner.describe()}: {args.concurrency} clients x {args.runs} frames",
-          file=sys.stderr)
-    print_table([[args.concurrency, r["requests"], f"{r['throughput_fps']:.2f}", f"{r['p50_ms']:.1f}",
-                  f"{r['p95_ms']:.1f}", f"{r['infer_p50_ms']:.1f}", f"{r['infer_p95_ms']:.1f}"]],
-                ["clients", "frames", "throughput FPS", "p50 ms", "p95 ms", "model call p50 ms",
-                 "model call p95 ms"])
-    print_json_last({"model": args.model, "backend": first.runner.backend, "runs": args.runs, **r})
-    return 0

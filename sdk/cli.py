@@ -30,6 +30,7 @@ COMMANDS = {
     "doctor": ("sdk.commands.doctor", "check this machine: runtimes, accelerators, cameras"),
     "inspect": ("sdk.commands.inspect", "what the SDK sees in a model: layout, classes, metadata (and adds it)"),
     "export-triton": ("sdk.commands.export_triton", "a Triton Inference Server model repository for a model"),
+    "triton-server": ("sdk.commands.triton_server", "the local Triton server: create its environment, serve a repository"),
 }
 
 
@@ -46,11 +47,14 @@ def build_parser():
 
 
 def run_command(name, argv):
+    from .commands.args import CommandParser  # value checks as one-line errors, parameter names as flags
+
     module = importlib.import_module(COMMANDS[name][0])
-    parser = argparse.ArgumentParser(prog=f"python -m sdk {name}", description=COMMANDS[name][1])
+    parser = CommandParser(prog=f"python -m sdk {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
     args = parser.parse_args(argv)
-    return module.run(args)
+    with parser.flags_in_errors():
+        return module.run(args)
 
 
 def main(argv=None):

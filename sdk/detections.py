@@ -1,6 +1,6 @@
 """Detections of one image as a small typed structure over numpy arrays."""
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 
@@ -20,6 +20,7 @@ class Detections:
     scores: np.ndarray
     class_ids: np.ndarray
     names: tuple = ()
+    track_ids: Optional[np.ndarray] = None  # (n,) int, -1 where no track owns the box; None when not tracking
 
     @classmethod
     def empty(cls, names=()):
@@ -40,7 +41,8 @@ class Detections:
         return self.names[cid] if 0 <= cid < len(self.names) else str(cid)
 
     def filter(self, mask):
-        return Detections(self.boxes[mask], self.scores[mask], self.class_ids[mask], self.names)
+        ids = None if self.track_ids is None else self.track_ids[mask]
+        return Detections(self.boxes[mask], self.scores[mask], self.class_ids[mask], self.names, ids)
 
     def to_list(self, decimals=2):
         return [{"xyxy": [round(float(v), decimals) for v in d.xyxy], "score": round(d.score, 4),

@@ -42,10 +42,20 @@ class Detector:
         t1 = time.perf_counter()
         pred = self.infer_raw(x)
         t2 = time.perf_counter()
-        dets = postprocess(pred[0], lb, self.names, self.conf, self.iou, self.max_det, self.classes)
+        dets = self.postprocess(pred[0], lb)
         t3 = time.perf_counter()
         self.last_timing = {"pre_ms": (t1 - t0) * 1e3, "infer_ms": (t2 - t1) * 1e3, "post_ms": (t3 - t2) * 1e3}
         return dets
+
+    def postprocess(self, pred, letterbox):
+        """One image's raw output `(boxes, 5+nc)` -> Detections in original-frame pixels (the settings above)."""
+        return postprocess(pred, letterbox, self.names, self.conf, self.iou, self.max_det, self.classes)
+
+    @property
+    def batch_size(self):
+        """Frames per inference: an int for a fixed-batch model, None when the batch dimension is dynamic."""
+        dim = self.runner.input.shape[0] if self.runner.input.shape else 1
+        return dim if isinstance(dim, int) and dim > 0 else getattr(self.runner, "max_batch", None)
 
     def close(self):
         self.runner.close()

@@ -106,3 +106,59 @@ def assert_one_line_error(proc, *needles):
     for n in needles:
         assert n in errors[0], (n, errors[0])
     return errors[0]
+
+
+@pytest.fixture(scope="session")
+def dynamic_onnx_model(tmp_path_factory, checkpoint):
+    """The shared checkpoint exported with a dynamic batch dimension (several camera streams per inference)."""
+    pytest.importorskip("torch", reason="export needs the torch extra")
+    out = tmp_path_factory.mktemp("model-dynamic") / "yolov7-tiny-dynamic.onnx"
+    run_cli("export", "--weights", str(checkpoint), "--imgsz", "416", "--dynamic-batch", "-o", str(out), check=True)
+    return out
+
+
+# ---- shared by several test modules (the loaded checkpoint, training batches, classification crops)
+CROP_SIZE = 64  # the demo classifier's input size
+
+
+@pytest.fixture(scope="session")
+def crops(pennfudan, tmp_path_factory):
+    """Penn-Fudan person / background crops, folder per class: train/ and val/ (val: images never trained on)."""
+    from sdk.classify.demo import demo_crops
+
+    return demo_crops(pennfudan, tmp_path_factory.mktemp("crops"))
+
+
+@pytest.fixture(scope="session")
+def yolo_model(checkpoint):
+    """The shared checkpoint as a torch model, loaded once: tests that change it work on a copy.deepcopy."""
+    pytest.importorskip("torch")
+    from sdk.models.checkpoint import load_checkpoint
+
+    return load_checkpoint(checkpoint)[0]
+
+
+@pytest.fixture(scope="module")
+def model(yolo_model):
+    """A test module's own copy of the shared model (it may train or cut it)."""
+    import copy
+
+    return copy.deepcopy(yolo_model)
+
+
+@pytest.fixture(scope="module")
+def teacher(model):
+    """The shared model as a distillation teacher (the module's copy)."""
+    return model
+
+
+def letterboxed_batch(data, names, split, count, imgsz):
+    """(images, targets) torch tensors: the first `count` samples of a split, letterboxed as for training."""
+    import torch
+
+    from sdk.data.datasets import load_dataset
+    from sdk.train.augment import letterboxed, to_batch
+
+    ds = load_dataset(data, names=names, split=split)
+    x, t = to_batch([letterboxed(s, imgsz) for s in ds.samples[:count]])
+    return torch.from_numpy(x), torch.from_numpy(t)

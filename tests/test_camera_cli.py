@@ -79,7 +79,7 @@ def test_sample_script_is_the_same_command(onnx_model, val_images, tmp_path):
     (["--source", "csi://0"], ["csi://0", "needs OpenCV built with GStreamer"]),
     (["--save", "/proc/nope/out.mp4"], ["--output /proc/nope/out.mp4", "expected a writable location"]),
     (["--output", "display://", "--headless"], ["--output display://", "with --headless"]),
-    (["--imgsz", "640"], ["--imgsz 640", "fixed 416x416 input"]),
+    (["--imgsz", "640"], ["--imgsz", "got 640x640, expected 416x416", "fixed at that size"]),
 ])
 def test_bad_input_is_one_line(onnx_model, person_video, extra, needles):
     args = ["camera", "--model", onnx_model, "--headless", "--max-frames", "1"]

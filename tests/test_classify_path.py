@@ -6,17 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from scripts.bench_classify import DEMO_NAMES as NAMES
-from scripts.bench_classify import demo_crops, train_demo_classifier
 from sdk.classify import ClassifyPreprocessor, classify_metadata, folder_dataset, softmax
+from sdk.classify.demo import DEMO_NAMES as NAMES
+from sdk.classify.demo import train_demo_classifier
+from tests.conftest import CROP_SIZE as SIZE
 from tests.conftest import assert_one_line_error, run_cli
-
-SIZE = 64
-
-
-@pytest.fixture(scope="module")
-def crops(pennfudan, tmp_path_factory):
-    return demo_crops(pennfudan, tmp_path_factory.mktemp("crops"))  # val crops: images never trained on
 
 
 @pytest.fixture(scope="module")

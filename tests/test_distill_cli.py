@@ -8,16 +8,11 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sdk.data.datasets import load_dataset  # noqa: E402
-from sdk.distill import OutputDistillation  # noqa: E402
 from sdk.models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from sdk.train.augment import letterboxed, to_batch  # noqa: E402
+from sdk.train.distill import OutputDistillation  # noqa: E402
 
 from .conftest import assert_one_line_error, run_cli  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def teacher(checkpoint):
-    return load_checkpoint(checkpoint)[0]
 
 
 @pytest.fixture(scope="module")

@@ -6,23 +6,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from sdk.data.datasets import load_dataset  # noqa: E402
-from sdk.distill import OutputDistillation, binary_kl  # noqa: E402
 from sdk.errors import SDKError  # noqa: E402
-from sdk.models.checkpoint import load_checkpoint  # noqa: E402
-from sdk.train.augment import letterboxed, to_batch  # noqa: E402
+from sdk.train.distill import OutputDistillation, binary_kl  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def teacher(checkpoint):
-    return load_checkpoint(checkpoint)[0]
+from .conftest import letterboxed_batch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def batch(pennfudan, teacher):
-    ds = load_dataset(pennfudan, names=teacher.names, split="val")
-    x, t = to_batch([letterboxed(s, 128) for s in ds.samples[:2]])
-    return torch.from_numpy(x), torch.from_numpy(t)
+    return letterboxed_batch(pennfudan, teacher.names, "val", 2, 128)
 
 
 def _student(teacher, noise=0.0, seed=0):
@@ -97,7 +89,7 @@ def test_head_mismatch_is_a_one_line_error(teacher, batch):
 
 
 def test_hooks_run_inside_the_trainer(teacher, pennfudan, tmp_path):
-    from sdk.prune_schedule import CubicSchedule, GradualPruning, magnitude_masks, sparsity_of
+    from sdk.prune.schedule import CubicSchedule, GradualPruning, magnitude_masks, sparsity_of
     from sdk.train.trainer import Trainer
 
     kd = OutputDistillation(copy.deepcopy(teacher))

@@ -28,7 +28,8 @@ def test_camera_pipeline_serves_live_view(onnx_model, person_video, tmp_path):
     token_file = tmp_path / "http-token"
     token_file.write_text("tok\n")  # the token from a file, as the systemd unit passes it
     token_file.chmod(0o600)
-    cmd = [sys.executable, "-m", "sdk", "camera", "--model", str(onnx_model), "--source", str(person_video),
+    # ?live=1 plays the file at its 10 fps: a fast machine would otherwise finish before the first request
+    cmd = [sys.executable, "-m", "sdk", "camera", "--model", str(onnx_model), "--source", f"{person_video}?live=1",
            "--headless", "--max-frames", "40", "--output", "http://127.0.0.1:0", "--http-token-file", str(token_file)]
     proc = subprocess.Popen(cmd, cwd=str(REPO), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -5,16 +5,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sdk.data.datasets import load_dataset  # noqa: E402
-from sdk.models.checkpoint import load_checkpoint  # noqa: E402
 from sdk.prune.criteria import FeatureMapClustering, L1Norm, local_ratios_from_clustering, standardise  # noqa: E402
 from sdk.prune.kmeans import kmeans  # noqa: E402
 from sdk.prune.plan import keep_count, prunable_layers  # noqa: E402
 from sdk.prune.stats import box_mask, feature_map_stats  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def model(checkpoint):
-    return load_checkpoint(checkpoint)[0]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from sdk.errors import SDKError  # noqa: E402
 from sdk.models.checkpoint import load_checkpoint  # noqa: E402
 from sdk.prune.gradual import StructuredGradualPruning, schedule_for  # noqa: E402
 from sdk.prune.plan import keep_count, prunable_layers  # noqa: E402
-from sdk.prune_schedule import cubic_sparsity  # noqa: E402
+from sdk.prune.schedule import cubic_sparsity  # noqa: E402
 
 from .conftest import assert_one_line_error, run_cli  # noqa: E402
 
@@ -21,9 +21,9 @@ def test_schedule_for_spreads_the_events_over_the_budget():
     s = schedule_for(300, 0.5, updates=10, end=0.6)
     assert (s.begin_step, s.frequency, s.num_updates, s.end_step) == (0, 18, 10, 180)
     assert s(17) == 0.0 and s(18) == pytest.approx(0.5 * (1 - 0.9 ** 3)) and s(180) == s(300) == 0.5
-    with pytest.raises(SDKError, match="--prune-updates: got 10"):
+    with pytest.raises(SDKError, match="prune_updates: got 10"):
         schedule_for(8, 0.5, updates=10, end=1.0)
-    with pytest.raises(SDKError, match="--prune-begin/--prune-end"):
+    with pytest.raises(SDKError, match="prune_begin/prune_end"):
         schedule_for(100, 0.5, end=1.5)
 
 

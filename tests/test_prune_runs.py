@@ -1,11 +1,11 @@
-"""The steps behind the table scripts (sdk.prune.runs): each step runs once and is read back afterwards, a failed
-SDK command is one-line error pointing at its log, and names keep distinct runs apart."""
+"""The steps behind the table scripts (sdk.experiments.prune_steps): each step runs once and is read back
+afterwards, a failed step is a one-line error pointing at its log, and names keep distinct runs apart."""
 import json
 
 import pytest
 
 from sdk.errors import SDKError
-from sdk.prune.runs import Recipe, run_sdk
+from sdk.experiments.prune_steps import Recipe, run_logged
 
 
 def test_steps_run_once_and_are_read_back(tmp_path):
@@ -28,8 +28,11 @@ def test_run_names_keep_recipes_apart(tmp_path):
     assert r.finetune_name("l1", "t.pt", 0.25) == "l150-kd20-w0.25"
 
 
-def test_a_failing_command_names_its_log(tmp_path):
+def test_a_failing_step_names_its_log(tmp_path):
+    pytest.importorskip("torch")
+    from sdk.prune.api import prune_checkpoint
+
     log = tmp_path / "logs" / "prune.log"
-    with pytest.raises(SDKError, match="exit status 1.*prune.log"):
-        run_sdk(["prune", "--weights", tmp_path / "missing.pt", "--criterion", "l1", "-o", tmp_path / "p.pt"], log)
-    assert "missing.pt" in log.read_text()
+    with pytest.raises(SDKError, match=r"^prune l150: .*missing\.pt.* \(see .*prune\.log\)$"):
+        run_logged(lambda: prune_checkpoint(tmp_path / "missing.pt", tmp_path / "p.pt", "l1"), log, "prune l150")
+    assert "missing.pt" in log.read_text() and not (tmp_path / "p.pt").exists()

@@ -141,7 +141,7 @@ def test_missing_ranges_and_too_many_calibration_images_are_refused(checkpoint):
         qat.load_act_ranges(model, {}, "--weights x.pt")
     two = LabelledDataset([Sample(i, f"{i}.jpg", 8, 8, np.zeros((0, 4)), np.zeros(0, int)) for i in (1, 2)],
                           ["person"], "yolo", "two")
-    with pytest.raises(SDKError, match="--calib-images: got 500, expected at most the 2 training images"):
+    with pytest.raises(SDKError, match="calib_count: got 500, expected at most the 2 training images"):
         qat.calibration_paths(two, 500)
 
 

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import pytest
 
 from sdk.errors import SDKError
-from sdk.prune_schedule import (CubicSchedule, GradualPruning, cubic_scheduler, cubic_sparsity, magnitude_masks,
+from sdk.prune.schedule import (CubicSchedule, GradualPruning, cubic_scheduler, cubic_sparsity, magnitude_masks,
                                 sparsity_of)
 
 

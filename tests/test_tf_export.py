@@ -14,8 +14,9 @@ pytestmark = pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("t
 
 from sdk.classify import ClassifyPreprocessor, classify_metadata, folder_dataset  # noqa: E402
 from sdk.data.images import read_image  # noqa: E402
+from sdk.classify.demo import DEMO_NAMES as NAMES  # noqa: E402
+from tests.conftest import CROP_SIZE as SIZE  # noqa: E402
 from tests.conftest import assert_one_line_error, run_cli  # noqa: E402
-from tests.test_classify_path import NAMES, SIZE, crops  # noqa: E402,F401 - the shared crops fixture
 
 
 def _arrays(root):

@@ -1,26 +1,20 @@
 """The YOLOv7 loss: CIoU, target assignment, and that it measures real detection quality on real data."""
+import copy
+
 import pytest
 
 torch = pytest.importorskip("torch")
 
-from sdk.data.datasets import load_dataset  # noqa: E402
-from sdk.models.checkpoint import load_checkpoint  # noqa: E402
 from sdk.models.yolo import YOLO  # noqa: E402
-from sdk.train.augment import letterboxed, to_batch  # noqa: E402
 from sdk.train.hyp import HYP_TINY, scaled_loss_gains  # noqa: E402
 from sdk.train.loss import YoloLoss, bbox_ciou  # noqa: E402
 
-
-@pytest.fixture(scope="module")
-def model(checkpoint):
-    return load_checkpoint(checkpoint)[0]
+from .conftest import letterboxed_batch  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def batch(pennfudan, model):
-    ds = load_dataset(pennfudan, names=model.names, split="train")
-    x, t = to_batch([letterboxed(s, 256) for s in ds.samples[:4]])
-    return torch.from_numpy(x), torch.from_numpy(t)
+    return letterboxed_batch(pennfudan, model.names, "train", 4, 256)
 
 
 def test_ciou():

@@ -172,7 +172,7 @@ def test_corrupt_frames_from_a_source_are_counted():
 @pytest.mark.parametrize("text, needle", [
     ("/no/such/video.mp4", "file not found"),
     ("/dev/video97", "camera not found (no /dev/video97)"),
-    ("rtsp://127.0.0.1:9/none?timeout=3", "stream did not open within 3s"),
+    ("rtsp://127.0.0.1:9/none?timeout=3", "connection refused"),
     ("/no/such/dir/*.jpg", "contains no images"),
 ])
 def test_sources_that_cannot_open(text, needle):
@@ -195,3 +195,27 @@ def test_csi_camera_on_jetson():
     cap.stop()
     cap.join()
     assert frame is not None and frame.image.shape == (720, 1280, 3)
+
+
+def test_a_refused_rtsp_source_says_refused_without_waiting_out_the_open_timeout():
+    import socket
+    import time
+
+    from sdk.errors import SDKError
+    from sdk.video.probe import tcp_problem
+    from sdk.video.sources import open_source
+
+    with socket.socket() as s:  # a port that was just free: nothing listens there now
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert tcp_problem(f"rtsp://127.0.0.1:{port}/cam") == "refused"
+    assert tcp_problem("udp://239.0.0.1:5000") is None  # nothing to ask over TCP
+    t = time.perf_counter()
+    with pytest.raises(SDKError, match="connection refused"):
+        open_source(f"rtsp://127.0.0.1:{port}/cam")
+    assert time.perf_counter() - t < 5  # the 10 s open timeout was not waited out
+
+    with socket.socket() as srv:  # something listening: the probe lets OpenCV try
+        srv.bind(("127.0.0.1", 0))
+        srv.listen()
+        assert tcp_problem(f"rtsp://127.0.0.1:{srv.getsockname()[1]}/cam") is None

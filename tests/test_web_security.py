@@ -341,6 +341,7 @@ def test_systemd_unit_defaults_to_loopback_and_reads_the_token_from_a_file(tmp_p
     assert int(unit["LimitNOFILE"]) >= 4096
     args = camera_args(exec_argv(unit["ExecStart"], env))
     assert args.http_token is None and args.http_token_file is None and args.http_require_token
+    assert args.headless and args.backend == "trt" and "csi://0" in str(args.source)
     (output,) = args.output
     assert resolve_bind(output).scope == LOOPBACK  # as shipped: this machine only, no token needed
 

@@ -102,6 +102,35 @@ class Doctor:
                  "" if mods else f"pip install 'cuda-python=={(version or '12.2').rsplit('.', 1)[0]}.*' "
                                  f"(match the CUDA version)")
 
+    def gpu(self):
+        """CUDA is usable only when a GPU answers: an installed toolkit with no device (a container without
+        --runtime nvidia, a driver mismatch) is a failure, not 'ok'."""
+        rt = self._module("cuda.bindings.runtime") or self._module("cuda.cudart")
+        if rt is not None:
+            try:
+                err, prop = rt.cudaGetDeviceProperties(0)
+                if int(err) == 0:
+                    name = getattr(prop, "name", b"GPU")
+                    name = name.decode(errors="replace").rstrip("\x00") if isinstance(name, bytes) else str(name)
+                    self.add("GPU answers", "ok", f"{name} (cuda-python)")
+                    return
+                found = f"cudaGetDeviceProperties(0) returned {getattr(err, 'name', err)}"
+            except Exception as e:  # a driver that is missing raises rather than returning an error code
+                found = f"cuda-python: {type(e).__name__}: {str(e)[:80]}"
+        else:
+            drv = self._module("pycuda.driver")
+            if drv is None:
+                self.add("GPU answers", "fail", "no cuda-python or pycuda to ask", "pip install cuda-python")
+                return
+            try:
+                getattr(drv, "init", lambda: None)()
+                self.add("GPU answers", "ok", f"{drv.Device(0).name()} (pycuda)")
+                return
+            except Exception as e:
+                found = f"pycuda: {type(e).__name__}: {str(e)[:80]}"
+        self.add("GPU answers", "fail", found, "no GPU answered: check the driver (nvidia-smi / tegrastats), and "
+                                               "in a container run with --runtime nvidia")
+
     def cudnn(self):
         out = self.run(["dpkg-query", "-W", "-f=${Package} ${Version}\\n", "libcudnn*"]) or ""
         lines = [line for line in out.splitlines() if line.startswith("libcudnn") and "dev" not in line]
@@ -110,6 +139,17 @@ class Doctor:
         found = lines[0] if lines else (".".join(v for _, v in m) if m else None)
         self.add("cuDNN", "ok" if found else "warn", found or "not found",
                  "" if found else "sudo apt install nvidia-cudnn8 (or the JetPack cuDNN package)")
+
+    def gstreamer(self):
+        """GStreamer itself (RTSP/RTP outputs, hardware encode on a Jetson), apart from OpenCV's build of it."""
+        out = self.run(["gst-launch-1.0", "--version"]) or ""
+        m = re.search(r"GStreamer ([\d.]+)", out)
+        gi = self._module("gi") is not None
+        found = (f"GStreamer {m.group(1)}" if m else "gst-launch-1.0 not found") + \
+            (", python gi: yes" if gi else ", python gi: no")
+        self.add("GStreamer (rtsp:// / rtp:// outputs)", "ok" if m and gi else "warn", found,
+                 "" if m and gi else "sudo apt install gstreamer1.0-tools gstreamer1.0-plugins-good "
+                                     "gir1.2-gst-rtsp-server-1.0 python3-gi")
 
     def opencv(self):
         cv2 = self._module("cv2")
@@ -168,8 +208,10 @@ class Doctor:
         self.jetpack()
         self.tensorrt()
         self.cuda()
+        self.gpu()
         self.cudnn()
         self.opencv()
+        self.gstreamer()
         self.power()
         self.cameras()
         self.memory()
@@ -178,7 +220,7 @@ class Doctor:
 
 
 def main(argv=None):
-    from sdk.commands.common import print_json_last, print_table
+    from sdk.report import print_json_last, print_table
 
     parser = argparse.ArgumentParser(prog="deploy/jetson/doctor", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="/", help=argparse.SUPPRESS)  # for tests: a fake device tree

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from sdk.commands.common import print_json_last, print_table
+from sdk.report import print_json_last, print_table
 from sdk.errors import SDKError
 
 DEFAULT_PRECISIONS = ("fp32", "fp16", "int8")

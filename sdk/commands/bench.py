@@ -4,19 +4,18 @@ import sys
 import numpy as np
 
 from ..bench import bench_detector
-from ..bench_concurrent import add_concurrency_args, run_concurrent
 from ..bench_checks import timing_warnings
 from ..data.images import list_images, read_image
-from .common import add_model_args, detector_from_args, print_json_last, print_table
+from .args import add_concurrency, add_model_args, add_runs
+from .common import detector_from_args, print_json_last, print_table
 
 
 def add_arguments(p):
     add_model_args(p)
     p.add_argument("--source", default=None, help="images for the end-to-end timing (default: a synthetic 768x432 "
                                                   "frame, the size of the shared videos)")
-    p.add_argument("--runs", type=int, default=100)
-    p.add_argument("--warmup", type=int, default=10)
-    add_concurrency_args(p)
+    add_runs(p, runs=100, warmup=10)
+    add_concurrency(p)
 
 
 def run(args):
@@ -41,4 +40,37 @@ def run(args):
                      "model_fps": r["model"]["fps"], "e2e_p50_ms": r["end_to_end"]["p50_ms"],
                      "e2e_p95_ms": r["end_to_end"]["p95_ms"], "e2e_fps": r["end_to_end"]["fps"],
                      "runs": args.runs, "warnings": warnings})
+    return 0
+
+
+def run_concurrent(args, first, frames) -> int:
+    """The `bench --concurrency N` command body: `first` is the Detector the command already opened."""
+    from ..bench_concurrent import bench_concurrent
+    from ..detector import Detector
+    from ..runners.triton import is_triton_url
+
+    remote = is_triton_url(args.model)
+    opened = []
+
+    def make(i):
+        if i == 0:
+            return first
+        runner = None if remote else first.runner  # a connection per client; one shared local session
+        det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                       runner=runner)
+        opened.append(det)
+        return det
+
+    try:
+        r = bench_concurrent(make, frames, args.concurrency, runs=args.runs, warmup=args.warmup)
+    finally:
+        for det in opened if remote else ():
+            det.close()
+    print(f"{args.model} on {first.runner.describe()}: {args.concurrency} clients x {args.runs} frames",
+          file=sys.stderr)
+    print_table([[args.concurrency, r["requests"], f"{r['throughput_fps']:.2f}", f"{r['p50_ms']:.1f}",
+                  f"{r['p95_ms']:.1f}", f"{r['infer_p50_ms']:.1f}", f"{r['infer_p95_ms']:.1f}"]],
+                ["clients", "frames", "throughput FPS", "p50 ms", "p95 ms", "model call p50 ms",
+                 "model call p95 ms"])
+    print_json_last({"model": args.model, "backend": first.runner.backend, "runs": args.runs, **r})
     return 0

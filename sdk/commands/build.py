@@ -1,8 +1,9 @@
 """`build_engine` / `python -m sdk build`: an ONNX model to a TensorRT engine (FP32/FP16/INT8, per-layer
 precision, DLA), with a per-layer precision report read back from the built engine."""
-import argparse
 import sys
 
+from ..quant.methods import TRT_METHODS
+from . import args as groups
 from .common import print_json_last, print_table
 
 
@@ -13,20 +14,19 @@ def add_arguments(p):
                                                          "metadata goes beside it as <engine>.json")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8", "best"), default=None,
                    help="kernels TensorRT may use (default: the plan's default, else fp16); best = fp16+int8")
-    p.add_argument("--calib-images", default=None, help="INT8 calibration images: folder, glob or labelled "
-                                                        "dataset (pre-processed exactly as at inference)")
+    groups.add_calibration(p, required=False, count=None, method="entropy", methods=TRT_METHODS, seed=False,
+                           aliases=("--calib-images",), method_aliases=("--calibrator",))
     p.add_argument("--calib-cache", default=None, help="calibration cache to reuse/write (refused when stale)")
-    p.add_argument("--calib-batches", type=int, default=32, help="at most this many calibration batches")
-    p.add_argument("--calib-batch-size", type=int, default=8, help="images per calibration batch")
-    p.add_argument("--calibrator", choices=("entropy", "minmax"), default="entropy",
-                   help="IInt8EntropyCalibrator2 (default) or IInt8MinMaxCalibrator")
+    p.add_argument("--calib-batches", type=groups.integer(1, 10**5), default=32,
+                   help="at most this many calibration batches")
+    p.add_argument("--calib-batch-size", type=groups.integer(1, 4096), default=8, help="images per calibration batch")
     p.add_argument("--layer-precision", action="append", default=[], metavar="PATTERN:PRECISION",
                    help="per-layer precision, repeatable: 'model.77*:fp32', 'block:head:fp16', 'op:Conv:int8', "
                         "'re:<regex>:fp16', 'heaviest:10:int8'")
     p.add_argument("--precision-plan", default=None, help="YAML precision plan (see sdk/precision/plan.py)")
     p.add_argument("--precision-constraints", choices=("obey", "prefer", "none"), default=None,
                    help="how strictly TensorRT must honour per-layer precisions (default obey)")
-    p.add_argument("--dla-core", type=int, default=None, help="build for this DLA core (Jetson Xavier/Orin)")
+    p.add_argument("--dla-core", type=groups.integer(0, 16), default=None, help="build for this DLA core (Jetson Xavier/Orin)")
     p.add_argument("--gpu-fallback", action="store_true", help="with --dla-core: run unsupported layers on the GPU")
     p.add_argument("--workspace", default=None, help="builder workspace limit, e.g. 2G or 512M")
     p.add_argument("--timing-cache", default=None, help="timing cache file to reuse and update (faster rebuilds)")
@@ -38,9 +38,9 @@ def add_arguments(p):
 def run(args):
     from ..tensorrt import build_engine  # noqa: PLC0415
 
-    report = build_engine(args.onnx, args.output, precision=args.precision, calib_images=args.calib_images,
+    report = build_engine(args.onnx, args.output, precision=args.precision, calib_images=args.calib,
                           calib_cache=args.calib_cache, calib_batches=args.calib_batches,
-                          calib_batch_size=args.calib_batch_size, calibrator=args.calibrator,
+                          calib_batch_size=args.calib_batch_size, calibrator=args.calib_method,
                           layer_precision=args.layer_precision, precision_plan=args.precision_plan,
                           precision_constraints=args.precision_constraints, dla_core=args.dla_core,
                           gpu_fallback=args.gpu_fallback, workspace=args.workspace, timing_cache=args.timing_cache,
@@ -60,10 +60,15 @@ def main(argv=None):
     """The `build_engine` console script."""
     from ..cli import guarded  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(prog="build_engine", description="build a TensorRT engine from an ONNX model")
+    parser = groups.CommandParser(prog="build_engine", description="build a TensorRT engine from an ONNX model")
     add_arguments(parser)
-    args = parser.parse_args(argv)
-    return guarded(lambda: run(args))
+
+    def parse_and_run():
+        args = parser.parse_args(argv)
+        with parser.flags_in_errors():
+            return run(args)
+
+    return guarded(parse_and_run)
 
 
 if __name__ == "__main__":

@@ -8,38 +8,48 @@
 import sys
 
 from ..errors import SDKError
-from .common import check_range, print_json_last, print_table
+from . import args as groups
+from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    p.add_argument("--model", required=True, help="classifier ONNX (or TensorRT engine) with SDK metadata")
+    groups.add_model(p, help="classifier ONNX (or TensorRT engine) with SDK metadata")
     p.add_argument("--source", required=True, help="an image, a folder or glob of images; with --eval a folder "
                                                    "with one sub-folder of images per class")
-    p.add_argument("--backend", choices=("auto", "ort", "trt"), default="auto")
-    p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
-    p.add_argument("--topk", type=int, default=5, help="classes shown per image (default 5)")
+    groups.add_backend(p)
+    p.add_argument("--topk", type=groups.integer(1, 100000), default=5, help="classes shown per image (default 5)")
     p.add_argument("--eval", action="store_true", help="score top-1/top-5 on folder-per-class --source")
     p.add_argument("--bench", action="store_true", help="time the model alone and pre+infer+post")
-    p.add_argument("--runs", type=int, default=50, help="timed runs for --bench")
-    p.add_argument("--int8", default=None, metavar="OUT.onnx",
+    groups.add_runs(p, runs=50, help="timed runs for --bench")
+    g = p.add_argument_group("INT8 (--int8)")
+    g.add_argument("--int8", default=None, metavar="OUT.onnx",
                    help="quantize the model to INT8 QDQ here first (onnxruntime quantize_static), then run both")
-    p.add_argument("--calib-images", default=None, help="calibration images for --int8 (default: --source)")
-    p.add_argument("--calib-count", type=int, default=64, help="calibration images used (default 64)")
-    p.add_argument("--calib-method", default="minmax", choices=("minmax", "entropy", "percentile"))
+    groups.add_calibration(g, required=False, count=64, method="minmax", aliases=("--calib-images",), seed=False)
+    # minmax by default here: a classifier's calibration takes seconds with it; entropy is offered
 
 
 def run(args):
+    from pathlib import Path
+
     from ..classify import Classifier
 
-    check_range("--calib-count", args.calib_count, 1, 100000)
-    check_range("--runs", args.runs, 1, 100000)
+    if args.int8 and Path(args.int8).suffix.lower() != ".onnx":
+        raise SDKError(f"--int8: got '{args.int8}', expected a path ending in .onnx")
     models = {"fp32": args.model}
     summary = {}
     if args.int8:
         summary["quantize"] = _quantize(args)
         models["int8"] = args.int8
-    kw = {"threads": args.threads} if args.threads else {}
-    classifiers = {k: Classifier(m, backend=args.backend if k == "fp32" else "ort", topk=args.topk, **kw)
+    from ..runners import choose_backend
+
+    def runner_kw(model, backend):
+        kw = {"threads": args.threads} if args.threads else {}
+        if args.bench and choose_backend(model, backend)[0] == "ort":
+            kw["spin"] = False  # timed side by side: idle sessions must not spin (sdk.bench.benchmark_runner)
+        return kw
+
+    backends = {k: args.backend if k == "fp32" else "ort" for k in models}
+    classifiers = {k: Classifier(m, backend=backends[k], topk=args.topk, **runner_kw(m, backends[k]))
                    for k, m in models.items()}
     for c in classifiers.values():
         print(f"backend: {c.runner.describe()} ({c.backend_reason})", file=sys.stderr)
@@ -61,13 +71,13 @@ def _quantize(args):
     import random
 
     from ..classify import folder_dataset
-    from ..classify_quant import quantize_classifier
+    from ..classify.quantize import quantize_classifier
     from calibrators.data_reader import calibration_images
 
-    source = args.calib_images or args.source
+    source = args.calib or args.source
     # a folder-per-class root (the --eval layout) or any image source calibration_images reads
-    paths = [p for p, _ in folder_dataset(source)] if args.eval and not args.calib_images \
-        else calibration_images(source, what="--calib-images")
+    paths = [p for p, _ in folder_dataset(source)] if args.eval and not args.calib \
+        else calibration_images(source, what="--calib")
     paths = sorted(random.Random(0).sample(paths, min(args.calib_count, len(paths))))
     report = quantize_classifier(args.model, args.int8, paths, method=args.calib_method)
     print_table([[k, v] for k, v in report.items()], ["quantize", "value"])

@@ -14,7 +14,8 @@ from ..records import frame_record, yolo_txt_lines
 from ..video.sources import END, OK, open_source
 from ..video.writer import AtomicVideoWriter
 from ..visualize import draw_detections
-from .common import add_model_args, detector_from_args, print_json_last
+from .args import add_model_args
+from .common import detector_from_args, print_json_last
 
 
 def add_arguments(p):

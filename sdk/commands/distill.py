@@ -1,13 +1,13 @@
 """`python -m sdk distill`: fine-tune a (pruned) student with a teacher's outputs as extra targets.
 
 The same run as `python -m sdk train --weights STUDENT` (data, budget, checkpoints, resume), plus
-`sdk.distill.OutputDistillation(teacher)` as a loss hook: on every batch the frozen teacher (e.g. the unpruned
-model) is run and the student is pulled towards its objectness, class scores and confident boxes.
+`sdk.train.distill.OutputDistillation(teacher)` as a loss hook (`sdk.train.api.distill`): on every batch the
+frozen teacher (e.g. the unpruned model) is run and the student is pulled towards its objectness, class scores
+and confident boxes.
 """
 from ..deps import require
-from ..errors import SDKError
-from .train import (add_data_args, add_finetune_args, add_run_args, check_budget, load_data, make_trainer,
-                    parse_hyp, print_results)
+from . import args as groups
+from .common import print_results
 
 KD_COLUMNS = ("train_kd_obj", "train_kd_cls", "train_kd_box")
 
@@ -18,61 +18,28 @@ def add_arguments(p):
     p.add_argument("--teacher", required=True,
                    help="the teacher: official YOLOv7 .pt or SDK checkpoint with the student's head (classes, "
                         "anchors), e.g. the unpruned model")
-    add_data_args(p)
-    add_finetune_args(p)
-    add_run_args(p)
+    groups.add_train_data(p)
+    groups.add_finetune(p)
+    groups.add_run(p)
     g = p.add_argument_group("distillation")
-    g.add_argument("--kd-weight", type=float, default=1.0, help="gain on the whole distillation loss")
-    g.add_argument("--temperature", type=float, default=1.0, help="softening of the teacher's scores (T^2-scaled)")
-    g.add_argument("--obj-gain", type=float, default=1.0, help="objectness KL gain")
-    g.add_argument("--cls-gain", type=float, default=1.0, help="class KL gain (weighted by teacher objectness)")
-    g.add_argument("--box-gain", type=float, default=0.05, help="box L2 gain where the teacher is confident")
-    g.add_argument("--box-conf", type=float, default=0.5, help="teacher confidence for the box term")
-
-
-def check_teacher(teacher, student, path):
-    """Distillation compares the raw head maps cell by cell: the heads must be alike."""
-    import torch
-
-    ts, ss = teacher.detect, student.detect
-    if ts.nc != ss.nc:
-        raise SDKError(f"--teacher {path}: has {ts.nc} classes ({', '.join(map(str, teacher.names))}), expected "
-                       f"the student's {ss.nc} ({', '.join(map(str, student.names))})")
-    if (ts.nl, ts.na) != (ss.nl, ss.na) or not torch.allclose(ts.anchors, ss.anchors) or \
-            list(teacher.stride) != list(student.stride):
-        raise SDKError(f"--teacher {path}: its head has {ts.nl} levels x {ts.na} anchors (strides "
-                       f"{[int(s) for s in teacher.stride]}), expected the student's {ss.nl} x {ss.na} with the "
-                       f"same anchors and strides")
+    g.add_argument("--kd-weight", type=groups.POSITIVE, default=1.0, help="gain on the whole distillation loss")
+    g.add_argument("--temperature", type=groups.POSITIVE, default=1.0,
+                   help="softening of the teacher's scores (T^2-scaled)")
+    g.add_argument("--obj-gain", type=groups.NON_NEGATIVE, default=1.0, help="objectness KL gain")
+    g.add_argument("--cls-gain", type=groups.NON_NEGATIVE, default=1.0,
+                   help="class KL gain (weighted by teacher objectness)")
+    g.add_argument("--box-gain", type=groups.NON_NEGATIVE, default=0.05, help="box L2 gain where the teacher is confident")
+    g.add_argument("--box-conf", type=groups.PROBABILITY, default=0.5, help="teacher confidence for the box term")
 
 
 def run(args):
-    check_budget(args)
-    parse_hyp(args.hyp)
-    for flag, value in (("--temperature", args.temperature), ("--kd-weight", args.kd_weight)):
-        if not value > 0:
-            raise SDKError(f"{flag}: got {value}, expected a positive number")
-    for flag, value in (("--obj-gain", args.obj_gain), ("--cls-gain", args.cls_gain), ("--box-gain", args.box_gain)):
-        if value < 0:
-            raise SDKError(f"{flag}: got {value}, expected 0 or more")
+    from ..train.api import DistillConfig, distill
+
+    recipe = groups.recipe_from_args(args)
+    kd = DistillConfig(weight=args.kd_weight, temperature=args.temperature, obj_gain=args.obj_gain,
+                       cls_gain=args.cls_gain, box_gain=args.box_gain, box_conf=args.box_conf)
     require("torch", "distillation")
-    from ..distill import OutputDistillation
-    from ..models.checkpoint import load_checkpoint
-
-    if not (args.weights or args.resume):
-        raise SDKError("--weights: got nothing, expected the student checkpoint (or --resume last.pt)")
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    student = load_checkpoint(args.weights or args.resume)[0]  # resuming: the run's own architecture
-    teacher = load_checkpoint(args.teacher)[0]
-    check_teacher(teacher, student, args.teacher)
-    train_ds, val_ds = load_data(args, student)
-    kd = OutputDistillation(teacher, weight=args.kd_weight, obj_gain=args.obj_gain, cls_gain=args.cls_gain,
-                            box_gain=args.box_gain, temperature=args.temperature, box_conf=args.box_conf)
-    res = make_trainer(args, student, train_ds, val_ds, loss_hooks=[kd], resume=args.resume).fit()
-    res["distillation"] = {"teacher": str(args.teacher), "weight": args.kd_weight, "temperature": args.temperature,
-                           "obj_gain": args.obj_gain, "cls_gain": args.cls_gain, "box_gain": args.box_gain,
-                           "box_conf": args.box_conf}
-    print_results(res, KD_COLUMNS)
+    res = distill(args.weights, args.teacher, args.data, recipe, args.out_dir, kd, split=args.split,
+                  val_data=args.val_data, val_split=args.val_split, validate=not args.no_val, resume=args.resume)
+    print_results(res.to_dict(), KD_COLUMNS)
     return 0

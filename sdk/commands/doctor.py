@@ -63,10 +63,19 @@ def runtime_rows():
 def run(args):
     rows = runtime_rows()
     on_jetson = os.path.exists(os.path.join(args.root, "etc/nv_tegra_release"))
-    if on_jetson or args.jetson:
-        from deploy.jetson.doctor import Doctor
+    from deploy.jetson.doctor import Doctor
 
-        rows += Doctor(args.root).all()
+    doc = Doctor(args.root)
+    if on_jetson or args.jetson:
+        rows += doc.all()
+    else:  # cameras and video I/O matter everywhere; CUDA only counts when a GPU answers
+        doc.opencv()
+        doc.gstreamer()
+        doc.cameras()
+        if _version("tensorrt") or importlib.util.find_spec("pycuda") or importlib.util.find_spec("cuda"):
+            doc.cuda()
+            doc.gpu()
+        rows += doc.rows
     backend = "tensorrt" if any(r["check"].startswith("TensorRT") and r["status"] == "ok" for r in rows) \
         else "onnxruntime"
     print_table([[r["check"], r["status"], r["found"], r["fix"]] for r in rows], ["check", "status", "found", "fix"])

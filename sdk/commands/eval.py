@@ -1,12 +1,13 @@
 """`python -m sdk eval`: mAP@.5 and mAP@.5:.95 (COCO, and the official YOLOv7 metric) on labelled data."""
 from ..data.datasets import load_dataset
 from ..evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
-from .common import add_data_args, add_model_args, detector_from_args, print_json_last, print_table
+from .args import add_data, add_model_args
+from .common import detector_from_args, print_json_last, print_table
 
 
 def add_arguments(p):
     add_model_args(p, conf=EVAL_CONF, iou=EVAL_IOU)
-    add_data_args(p)
+    add_data(p)
     p.add_argument("--save-json", default=None,
                    help="write predictions as COCO results json, and the ground truth beside it as "
                         "<stem>.gt.json (image records with file_name, same ids): pycocotools runs on the pair as is")

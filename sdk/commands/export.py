@@ -3,6 +3,7 @@ from pathlib import Path
 
 from ..deps import require
 from ..errors import SDKError
+from . import args as groups
 from .common import print_json_last, print_table
 
 
@@ -11,26 +12,27 @@ def add_arguments(p):
                                                     "a SavedModel folder / Keras file")
     p.add_argument("-o", "--output", required=True, help="output .onnx path")
     p.add_argument("--framework", choices=("torch", "tf"), default="torch")
-    p.add_argument("--imgsz", type=int, nargs="+", default=[640], help="input size: one value or H W")
-    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default 13: TensorRT 8.5+ reads it)")
+    p.add_argument("--imgsz", type=groups.IMGSZ, nargs="+", default=None,
+                   help=f"input size: one value or H W (default {groups.DEFAULT_IMGSZ}; with --framework tf: the "
+                        f"model's own, for a dynamic one 224)")
+    p.add_argument("--opset", type=groups.integer(1, 10**3), default=None,
+                   help="ONNX opset (default 13: TensorRT 8.5+ reads it)")
     p.add_argument("--dynamic-batch", action="store_true", help="make the batch dimension dynamic")
     p.add_argument("--check-images", default=None,
                    help="images for the onnxruntime-vs-source parity check (default: a synthetic image)")
-    p.add_argument("--check-count", type=int, default=8, help="images used for the parity check")
+    p.add_argument("--check-count", type=groups.COUNT, default=8, help="images used for the parity check")
     tf = p.add_argument_group("classifiers (--framework tf)")
     tf.add_argument("--names", default=None, help="class names, comma-separated (default: labels.txt beside the "
                                                    "model, else 0..n-1)")
     tf.add_argument("--resize", choices=("stretch", "center_crop", "letterbox"), default=None,
                     help="how frames become the input (default stretch, as Keras' image_dataset_from_directory)")
-    tf.add_argument("--scale", type=float, default=None,
+    tf.add_argument("--scale", type=groups.POSITIVE, default=None,
                     help="pixel scale the model expects (default 1/255; 1 when the model rescales itself)")
 
 
 def run(args):
     if args.framework == "tf":
-        from ..export.tf_export import run_tf_export  # noqa: PLC0415
-
-        return run_tf_export(args)
+        return _run_tf(args)
     from ..data.images import list_images
     from ..export.onnx_export import DEFAULT_OPSET, export_onnx
 
@@ -39,9 +41,10 @@ def run(args):
 
     if not str(args.output).endswith(".onnx"):
         raise SDKError(f"--output: got '{args.output}', expected a path ending in .onnx")
-    imgsz = tuple(args.imgsz * 2 if len(args.imgsz) == 1 else args.imgsz[:2])
+    size = args.imgsz or [groups.DEFAULT_IMGSZ]
+    imgsz = tuple(size * 2 if len(size) == 1 else size[:2])
     model, info = load_checkpoint(args.weights, fuse=True)
-    images = list_images(args.check_images, "--check-images")[: args.check_count] if args.check_images else \
+    images = list_images(args.check_images, "check_images")[: args.check_count] if args.check_images else \
         _synthetic_images(imgsz)
     _, report = export_onnx(model, args.output, imgsz=imgsz, opset=args.opset or DEFAULT_OPSET,
                             dynamic_batch=args.dynamic_batch, source=Path(args.weights).name, check_images=images)
@@ -58,3 +61,15 @@ def _synthetic_images(imgsz):
 
     rng = np.random.default_rng(0)
     return [cv2.GaussianBlur(rng.integers(0, 255, (imgsz[0] + 37, imgsz[1] - 23, 3), dtype=np.uint8), (7, 7), 0)]
+
+
+def _run_tf(args):
+    from ..export.tf_export import DEFAULT_OPSET, export_tf  # noqa: PLC0415
+
+    report = export_tf(args.weights, args.output, imgsz=args.imgsz, opset=args.opset or DEFAULT_OPSET,
+                       dynamic_batch=args.dynamic_batch, check_images=args.check_images, check_count=args.check_count,
+                       names=args.names.split(",") if args.names else None, resize=args.resize or "stretch",
+                       scale=args.scale)
+    print_table([[k, v] for k, v in report.items()], ["export", "value"])
+    print_json_last(report)
+    return 0

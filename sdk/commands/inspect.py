@@ -2,58 +2,13 @@
 layout recognised and why, classes, precision, SDK metadata -- and the command that writes the missing metadata
 into a copy of the file, so later commands need no flags (Polygraphy's `inspect model`, for detectors).
 
-Also the argument group every `--model` command shares for models from other exporters (`--layout`, `--names`,
-`--anchors`, `--imgsz`, `--channel-order`, `--input-scale`)."""
+The argument group every `--model` command shares for models from other exporters (`--layout`, `--names`,
+`--anchors`, `--imgsz`, `--channel-order`, `--input-scale`) is `sdk.commands.args.add_model_format`."""
 import shlex
 import sys
 
-
-def add_model_format_args(parser, imgsz=True):
-    """Flags that say what a model file does not (all optional: the file or the YOLO defaults decide)."""
-    from ..layouts import ALIASES, LAYOUTS
-
-    g = parser.add_argument_group("models from other exporters (what the file does not say)")
-    g.add_argument("--layout", default=None, choices=list(LAYOUTS) + sorted(ALIASES),
-                   help="output layout (default: recognised from the graph; see docs/models.md)")
-    g.add_argument("--names", default=None,
-                   help="class names: a comma list, a text file (one name a line) or a data yaml (default: the "
-                        "file's SDK metadata, else class0..)")
-    g.add_argument("--anchors", default=None,
-                   help="anchors for raw level-map outputs: w,h pairs per level split by '/' "
-                        "(10,13,16,30,33,23/30,61,62,45,59,119/116,90,156,198,373,326), a cfg yaml, or the .pt "
-                        "checkpoint whose cfg has them")
-    if imgsz:
-        g.add_argument("--imgsz", type=int, default=None, help="input size for models whose size is dynamic")
-    g.add_argument("--channel-order", default=None, choices=("RGB", "BGR"),
-                   help="colour order the network expects (default RGB, the YOLO convention)")
-    g.add_argument("--input-scale", type=float, default=None,
-                   help="pixel multiplier (default 1/255 for float inputs, 1 for uint8 inputs)")
-
-
-def model_options_from_args(args):
-    """`ModelOptions` from the group above (attributes a command lacks count as not given)."""
-    from ..layouts import ModelOptions, parse_anchors, parse_names
-
-    names = getattr(args, "names", None)
-    anchors = getattr(args, "anchors", None)
-    imgsz = getattr(args, "imgsz", None)
-    if isinstance(imgsz, (list, tuple)):
-        imgsz = imgsz[0] if len(imgsz) == 1 else tuple(imgsz[:2])
-    return ModelOptions(layout=getattr(args, "layout", None), names=parse_names(names) if names else None,
-                        anchors=_anchors(anchors) if anchors else None,
-                        imgsz=(imgsz, imgsz) if isinstance(imgsz, int) else imgsz,
-                        channel_order=getattr(args, "channel_order", None),
-                        scale=getattr(args, "input_scale", None))
-
-
-def _anchors(value):
-    from ..layouts import parse_anchors
-
-    if str(value).endswith(".pt"):
-        from ..train.heads import checkpoint_anchors  # torch: only for this spelling
-
-        return checkpoint_anchors(value)
-    return parse_anchors(value)
+from .args import add_model_format as add_model_format_args  # the group lives with the others
+from .args import model_options_from_args
 
 
 def add_arguments(p):
@@ -74,7 +29,7 @@ def run(args):
         report["written"] = str(write_metadata(args.model, args.write_metadata, options))
     if not args.json:
         print(format_report(report, args))
-    from .common import print_json_last
+    from ..report import print_json_last
 
     print_json_last(report)
     return 0

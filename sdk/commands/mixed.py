@@ -1,14 +1,14 @@
 """`python -m sdk mixed --max-drop 0.5`: the fastest mixed-precision plan within an mAP@.5 budget (greedy on
 per-layer sensitivity from full INT8), beside the 'heaviest K layers INT8' plan with the same INT8 count."""
-from ..quant.cli_args import add_calibration_args, workspace_from_args
-from .common import add_data_args, print_json_last, print_table
+from .args import NON_NEGATIVE, add_data, add_quantization, integer, workspace_from_args
+from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p)
-    add_data_args(p)
-    p.add_argument("--max-drop", type=float, default=0.5, help="mAP@.5 budget in points vs FP32 (default 0.5)")
-    p.add_argument("--runs", type=int, default=30, help="timed runs per model (interleaved)")
+    add_quantization(p)
+    add_data(p)
+    p.add_argument("--max-drop", type=NON_NEGATIVE, default=0.5, help="mAP@.5 budget in points vs FP32 (default 0.5)")
+    p.add_argument("--runs", type=integer(1, 10**6), default=30, help="timed runs per model (interleaved)")
     p.add_argument("--plan-out", default=None, help="write the chosen plan as YAML here")
     p.add_argument("--out-dir", required=True, help="folder for mixed.md / .json / .png")
 
@@ -19,7 +19,8 @@ def run(args):
     from ..errors import SDKError
     from ..fileio import write_text_atomic
     from ..precision.plan import PrecisionPlan
-    from ..quant.analyses import conv_layers, greedy_plan, sensitivity, write_outputs
+    from ..experiments.precision import conv_layers, greedy_plan, sensitivity
+    from ..report import write_outputs
 
     if args.max_drop < 0:
         raise SDKError(f"--max-drop: got {args.max_drop}, expected a budget >= 0 points")

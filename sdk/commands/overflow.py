@@ -1,12 +1,12 @@
 """`python -m sdk overflow`: per-Conv int8 accumulator analysis (K = Cin*kh*kw, worst-case and observed 16-bit
 pair sums): which layers can saturate the u8s8 vpmaddubsw path of AVX2 CPUs without VNNI."""
-from ..quant.cli_args import add_calibration_args, calib_paths_from_args, config_from_args
+from .args import COUNT, add_quantization, calib_paths_from_args, quant_config_from_args
 from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p)
-    p.add_argument("--positions", type=int, default=256, help="output positions sampled per layer and image")
+    add_quantization(p)
+    p.add_argument("--positions", type=COUNT, default=256, help="output positions sampled per layer and image")
     p.add_argument("--out-dir", required=True, help="folder for overflow.md / .json / .png")
 
 
@@ -15,12 +15,12 @@ def run(args):
 
     from calibrators.data_reader import ImageCalibrationReader
 
-    from ..quant.analyses import write_outputs
+    from ..report import write_outputs
     from ..quant.layers import check_float_model, load_model, metadata_of
     from ..quant.overflow import INT16_MAX, analyse, cpu_flags, int8_kernel
     from ..quant.quantize import calibrate
 
-    config = config_from_args(args)
+    config = quant_config_from_args(args)
     model = load_model(args.model)
     check_float_model(model, args.model)
     reader = ImageCalibrationReader(calib_paths_from_args(args), metadata_of(model))

@@ -1,68 +1,50 @@
 """`python -m sdk parity`: the same images through PyTorch (when torch imports and --weights is given),
-onnxruntime FP32 and onnxruntime INT8, with ONE pre-processing and ONE post-processing: mAP of each and the
-largest raw-output difference from the reference (PyTorch, else ORT FP32)."""
+onnxruntime FP32 and onnxruntime INT8, with ONE pre-processing and ONE post-processing (`sdk.compare.Comparator`):
+mAP of each and the largest raw-output difference from the reference (PyTorch, else ORT FP32)."""
 import sys
 
-from ..quant.cli_args import add_calibration_args
-from .common import add_data_args, print_json_last, print_table
-
-
-CONFIDENT = 0.25  # objectness above which a candidate box counts for the box difference
+from .args import COUNT, add_data, add_quantization
+from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p, required=False)
-    add_data_args(p)
+    add_quantization(p, calib_required=False)
+    add_data(p)
     p.add_argument("--int8", default=None, help="INT8 ONNX to compare (default: quantize --model with --calib)")
     p.add_argument("--weights", default=None, help="PyTorch checkpoint for the PyTorch column (needs torch)")
-    p.add_argument("--max-images", type=int, default=None, help="only the first N images of --data")
+    p.add_argument("--max-images", type=COUNT, default=None, help="only the first N images of --data")
     p.add_argument("--out-dir", required=True, help="folder for parity.md / .json / .png")
 
 
-def _backends(args, ws_tmp):
-    """{label: fn(x) -> raw (1, boxes, 5+nc) array}."""
+def _models(args, int8, meta):
+    """{label: model} in column order: PyTorch (when torch imports and --weights is given), ORT FP32, ORT INT8."""
     import importlib.util
 
-    from ..runners.onnxruntime import OnnxRuntimeRunner
-
-    fns = {}
+    models = {}
     if args.weights:
         if importlib.util.find_spec("torch") is None:
             print("parity: torch is not installed, PyTorch column skipped", file=sys.stderr)
         else:
-            import torch
-
             from ..models.checkpoint import load_checkpoint
+            from ..runners.pytorch import TorchRunner
 
-            model, _ = load_checkpoint(args.weights, fuse=True)
-            model = model.float().eval()
-
-            def torch_fn(x):
-                with torch.no_grad():
-                    return model(torch.from_numpy(x)).numpy()
-
-            fns["pytorch"] = torch_fn
-    for label, path in (("ort fp32", args.model), ("ort int8", ws_tmp)):
-        runner = OnnxRuntimeRunner(path, threads=args.threads).load()
-        fns[label] = (lambda r: lambda x: r.infer(x)[r.outputs[0].name])(runner)
-    return fns
+            models["pytorch"] = TorchRunner(load_checkpoint(args.weights, fuse=True)[0], meta, path=args.weights)
+    models["ort fp32"] = args.model
+    models["ort int8"] = int8
+    return models
 
 
 def run(args):
     import os
     import tempfile
 
-    import numpy as np
-
+    from ..compare import CONFIDENT, Comparator
     from ..data.datasets import load_dataset
-    from ..data.images import read_image
     from ..errors import SDKError
-    from ..evaluation.evaluate import EVAL_CONF, EVAL_IOU, class_mapping, score_predictions
-    from ..postprocess import postprocess
-    from ..preprocess import Preprocessor
-    from ..quant.analyses import write_outputs
-    from ..quant.cli_args import workspace_from_args
+    from ..precision.plan import PrecisionPlan
     from ..quant.layers import check_float_model, load_model, metadata_of
+    from ..report import write_outputs
+    from .args import workspace_from_args
 
     model = load_model(args.model)
     check_float_model(model, args.model)
@@ -75,41 +57,19 @@ def run(args):
             with workspace_from_args(args) as ws:
                 ws.calibrate()
                 int8 = os.path.join(tmp, "int8.onnx")
-                ws.variant(ws_plan(), output=int8)
+                ws.variant(PrecisionPlan(default="int8"), output=int8)
         elif not os.path.isfile(int8):
             raise SDKError(f"--int8 {int8}: file not found, expected an INT8 ONNX")
-        fns = _backends(args, int8)
         ds = load_dataset(args.data, names=meta.names, split=args.split, images=args.images)
         if args.max_images is not None:
-            if args.max_images < 1:
-                raise SDKError(f"--max-images: got {args.max_images}, expected at least 1")
             ds.samples = ds.samples[:args.max_images]
-        mapping = class_mapping(meta.names, ds)
-        pre = Preprocessor(meta)
-        ref_label = next(iter(fns))
-        preds = {k: [] for k in fns}
-        diff = {k: {"boxes_px": 0.0, "scores": 0.0, "boxes_px_all": 0.0} for k in fns}
-        for s in ds.samples:
-            x, lb = pre(read_image(s.path))
-            raw = {k: fn(x) for k, fn in fns.items()}
-            # Boxes the reference is confident about are the ones that matter: far-off low-objectness
-            # candidates can differ by hundreds of pixels in w/h and never survive NMS.
-            confident = raw[ref_label][..., 4] >= CONFIDENT
-            for k, out in raw.items():
-                d = np.abs(out - raw[ref_label])
-                diff[k]["boxes_px_all"] = max(diff[k]["boxes_px_all"], float(d[..., :4].max()))
-                if confident.any():
-                    diff[k]["boxes_px"] = max(diff[k]["boxes_px"], float(d[..., :4][confident].max()))
-                diff[k]["scores"] = max(diff[k]["scores"], float(d[..., 4:].max()))
-                det = postprocess(out[0], lb, meta.names, EVAL_CONF, EVAL_IOU, 300)
-                preds[k].append({"boxes": det.boxes.astype(np.float64), "scores": det.scores.astype(np.float64),
-                                 "classes": mapping[det.class_ids] if len(det) else det.class_ids})
-        rows = []
-        for k in fns:
-            sc = score_predictions(ds, preds[k])
-            rows.append({"backend": k, "map50": sc["map50"], "map50_95": sc["map50_95"],
-                         "max_diff_boxes_px": diff[k]["boxes_px"], "max_diff_scores": diff[k]["scores"],
-                         "max_diff_boxes_px_all": diff[k]["boxes_px_all"]})
+        models = _models(args, int8, meta)
+        with Comparator(models, ds, threads=args.threads) as cmp:
+            result = cmp.run(time=False, outputs=True)
+    ref_label = result.reference
+    rows = [{"backend": r.label, "map50": r.map50, "map50_95": r.map50_95,
+             "max_diff_boxes_px": r.outputs["boxes_px"], "max_diff_scores": r.outputs["scores"],
+             "max_diff_boxes_px_all": r.outputs["boxes_px_all"]} for r in result.rows]
     table = [[r["backend"], f"{r['map50']:.4f}", f"{r['map50_95']:.4f}", f"{r['max_diff_boxes_px']:.3f}",
               f"{r['max_diff_scores']:.4f}"] for r in rows]
     headers = ["backend", "mAP@.5", "mAP@.5:.95", f"max box diff px vs {ref_label} (obj >= {CONFIDENT})",
@@ -120,15 +80,10 @@ def run(args):
         ax.set_ylim(min(r["map50"] for r in rows) - 0.05, 1.0)
         ax.set_ylabel("mAP@.5")
 
-    payload = {"reference": ref_label, "rows": rows, "images": len(ds), "int8_model": args.int8 or "quantized here"}
+    payload = {"reference": ref_label, "rows": rows, "images": len(ds), "int8_model": args.int8 or "quantized here",
+               "machine": result.machine}
     files = write_outputs(args.out_dir, "parity", "Parity: PyTorch vs onnxruntime FP32 vs INT8", headers, table,
                           payload, plot)
     print_table(table, headers)
     print_json_last({**payload, "files": files})
     return 0
-
-
-def ws_plan():
-    from ..precision.plan import PrecisionPlan
-
-    return PrecisionPlan(default="int8")

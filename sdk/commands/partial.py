@@ -1,18 +1,19 @@
 """`python -m sdk partial`: FP32, full INT8 and block-wise INT8 plans: mAP, size and onnxruntime CPU latency
 measured in one run (interleaved), with ratios to FP32."""
-from ..quant.cli_args import add_calibration_args, workspace_from_args
-from .common import add_data_args, print_json_last, print_table
+from .args import add_data, add_quantization, integer, workspace_from_args
+from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p)
-    add_data_args(p)
-    p.add_argument("--runs", type=int, default=30, help="timed runs per model (interleaved in 5 rounds)")
+    add_quantization(p)
+    add_data(p)
+    p.add_argument("--runs", type=integer(1, 10**6), default=30, help="timed runs per model (interleaved in 5 rounds)")
     p.add_argument("--out-dir", required=True, help="folder for partial.md / .json / .png")
 
 
 def run(args):
-    from ..quant.analyses import PARTIAL_PLANS, block_plan, write_outputs
+    from ..experiments.precision import PARTIAL_PLANS, block_plan
+    from ..report import write_outputs
 
     rows = []
     with workspace_from_args(args) as ws:

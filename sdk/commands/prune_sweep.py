@@ -6,9 +6,8 @@ plus checkpoints/<model>/best.pt and onnx/<model>.onnx for every row.
 import sys
 
 from ..deps import require
+from . import args as groups
 from .common import print_json_last, print_table
-from .prune import add_pruning_args
-from .train import parse_hyp
 
 
 def add_arguments(p):
@@ -19,22 +18,22 @@ def add_arguments(p):
     p.add_argument("--val-split", default="val")
     p.add_argument("--levels", default="0,0.5,0.6,0.7,0.8,0.9", help="comma-separated ratios in [0, 1)")
     p.add_argument("--criteria", default="fmc,l1", help="comma-separated: fmc, l1")
-    p.add_argument("--epochs", type=int, default=10, help="fine-tune epochs per model (0: no fine-tune)")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--imgsz", type=int, default=416)
-    p.add_argument("--lr", type=float, default=None, help="fine-tune learning rate (default hyp lr0 0.01)")
-    p.add_argument("--warmup-epochs", type=float, default=1.0)
+    p.add_argument("--epochs", type=groups.integer(0, 10**5), default=10,
+                   help="fine-tune epochs per model (0: no fine-tune)")
+    p.add_argument("--batch-size", type=groups.integer(1, 4096), default=8)
+    groups.add_imgsz(p)
+    p.add_argument("--lr", type=groups.POSITIVE, default=None, help="fine-tune learning rate (default hyp lr0 0.01)")
+    p.add_argument("--warmup-epochs", type=groups.NON_NEGATIVE, default=1.0)
     p.add_argument("--finetune-unpruned", action="store_true",
                    help="fine-tune the unpruned model too (default: level 0 is the checkpoint as given)")
     p.add_argument("--hyp", nargs="*", default=[], metavar="KEY=VALUE",
                    help="fine-tune hyp overrides, e.g. mosaic=0 (see python -m sdk train)")
-    p.add_argument("--max-images", type=int, default=None, help="use the first N training images only")
-    p.add_argument("--max-val-images", type=int, default=None, help="score on the first N val images only")
-    p.add_argument("--bench-runs", type=int, default=30, help="timed onnxruntime runs per model")
+    p.add_argument("--max-images", type=groups.COUNT, default=None, help="use the first N training images only")
+    p.add_argument("--max-val-images", type=groups.COUNT, default=None, help="score on the first N val images only")
+    p.add_argument("--bench-runs", type=groups.COUNT, default=30, help="timed onnxruntime runs per model")
     p.add_argument("--out-dir", required=True)
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (1 avoids thread thrashing on a busy machine)")
-    add_pruning_args(p)
+    groups.add_threads(p, None, "torch CPU threads (1 avoids thread thrashing on a busy machine)")
+    groups.add_pruning(p)
 
 
 def run(args):
@@ -43,7 +42,8 @@ def run(args):
     from ..errors import SDKError
     from ..models.checkpoint import load_checkpoint
     from ..prune.criteria import CRITERIA
-    from ..prune.sweep import COLUMNS, parse_levels, run_sweep, table_rows, write_outputs
+    from ..experiments.prune_sweep import COLUMNS, parse_levels, run_sweep, table_rows, write_outputs
+    from ..train.recipe import parse_hyp
 
     levels = parse_levels(args.levels)
     criteria = [c.strip() for c in args.criteria.split(",") if c.strip()]
@@ -51,8 +51,6 @@ def run(args):
     if bad or not criteria:
         raise SDKError(f"--criteria: got '{args.criteria}', expected a comma-separated subset of "
                        f"{', '.join(CRITERIA)}")
-    if args.epochs < 0:
-        raise SDKError(f"--epochs: got {args.epochs}, expected 0 or more")
     if args.threads:
         import torch
 

@@ -4,47 +4,33 @@ from pathlib import Path
 
 from ..deps import require
 from ..errors import SDKError
+from ..quant.methods import QAT_METHODS
+from . import args as groups
 from .common import print_json_last, print_table
-from .train import add_data_args
 
 
 def add_arguments(p):
     p.add_argument("--weights", required=True,
                    help="checkpoint: official YOLOv7 .pt or SDK checkpoint (pruned too); a QAT checkpoint keeps "
                         "its activation ranges unless --recalibrate")
-    add_data_args(p)  # --data/--split/--val-data/--val-split/--no-val/--max-images/--max-val-images, as train
+    groups.add_train_data(p)  # --data/--split/--val-data/--val-split/--no-val/--max-images/--max-val-images
     p.add_argument("-o", "--output", required=True, help="explicit Q/DQ ONNX to write")
     p.add_argument("--out-dir", required=True, help="folder for the QAT checkpoints best.pt and last.pt")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--imgsz", type=int, default=416, help="training, calibration and export size")
-    p.add_argument("--lr", type=float, default=1e-4,
-                   help="initial learning rate (default 1e-4: 1 %% of the from-scratch lr0, the usual QAT choice; "
-                        "1e-3 made the model drift on 120 images, docs/qat.md)")
-    p.add_argument("--warmup-epochs", type=float, default=0.0,
-                   help="warm-up epochs (default 0: the official warm-up starts biases at lr 0.1)")
-    p.add_argument("--hyp", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="override hyp.scratch.tiny values, e.g. mosaic=0.5 fliplr=0")
-    p.add_argument("--no-augment", action="store_true", help="plain letterbox, no mosaic/flip/HSV")
-    p.add_argument("--calib-images", type=int, default=32, help="training images for the activation ranges")
-    p.add_argument("--calib-method", choices=("percentile", "max"), default="percentile")
-    p.add_argument("--percentile", type=float, default=99.99, help="for --calib-method percentile")
-    p.add_argument("--recalibrate", action="store_true", help="re-calibrate a QAT checkpoint's ranges")
-    p.add_argument("--parity-images", type=int, default=4,
+    groups.add_finetune(p, epochs=5, lr=1e-4, warmup_epochs=0.0, nominal_batch=False)
+    # lr 1e-4: 1 % of the from-scratch lr0, the usual QAT choice (1e-3 made the model drift on 120 images,
+    # docs/qat.md); no warm-up: the official warm-up starts biases at lr 0.1.
+    g = p.add_argument_group("calibration (from the training images)")
+    groups.add_calibration(g, path=False, count=32, count_aliases=("--calib-images",), method="percentile",
+                           methods=QAT_METHODS, seed=False)
+    g.add_argument("--percentile", type=groups.real(0, 100, lo_open=True), default=99.99,
+                   help="for --calib-method percentile, in (0, 100] (default 99.99)")
+    g.add_argument("--recalibrate", action="store_true", help="re-calibrate a QAT checkpoint's ranges")
+    p.add_argument("--parity-images", type=groups.OPTIONAL_COUNT, default=4,
                    help="val images run through torch and onnxruntime to check the export (0: skip)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-
+    groups.add_seed(p)
+    groups.add_threads(p, None, "torch CPU threads")
 
 def _check_args(args):
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--calib-images", args.calib_images)):
-        if value < 1:
-            raise SDKError(f"{flag}: got {value}, expected at least 1")
-    if args.parity_images < 0:
-        raise SDKError(f"--parity-images: got {args.parity_images}, expected 0 or more")
-    if args.lr <= 0:
-        raise SDKError(f"--lr: got {args.lr}, expected a positive learning rate")
     if Path(args.output).suffix.lower() != ".onnx":
         raise SDKError(f"--output {args.output}: got suffix '{Path(args.output).suffix or '(none)'}', "
                        f"expected .onnx")
@@ -54,7 +40,7 @@ def _check_args(args):
 
 
 def run(args):
-    from .train import parse_hyp
+    from ..train.recipe import parse_hyp
 
     _check_args(args)
     hyp = parse_hyp(args.hyp)
@@ -71,16 +57,16 @@ def run(args):
     if args.imgsz <= 0 or args.imgsz % stride:  # checked before calibration runs images at this size
         raise SDKError(f"--imgsz: got {args.imgsz}, expected a positive multiple of the model stride {stride}")
     names = list(model.names)
-    train_ds = as_dataset(load_dataset(args.data, names=names, split=args.split), "train", names, "--data",
+    train_ds = as_dataset(load_dataset(args.data, names=names, split=args.split), "train", names, "data",
                           args.max_images)
     val = None if args.no_val else (args.val_data or args.data)
-    val_ds = as_dataset(load_dataset(val, names=names, split=args.val_split), "val", names, "--val-data",
+    val_ds = as_dataset(load_dataset(val, names=names, split=args.val_split), "val", names, "val_data",
                         args.max_val_images) if val else None
-    calib = {"method": args.calib_method, "images": args.calib_images, "seed": args.seed}
+    calib = {"method": args.calib_method, "images": args.calib_count, "seed": args.seed}
     if args.calib_method == "percentile":
         calib["percentile"] = args.percentile
     if ranges is None or args.recalibrate:
-        qat.calibrate(model, qat.calibration_paths(train_ds, args.calib_images, args.seed), args.imgsz,
+        qat.calibrate(model, qat.calibration_paths(train_ds, args.calib_count, args.seed), args.imgsz,
                       args.calib_method, args.percentile)
     else:
         calib = {"from": str(args.weights)}

@@ -2,17 +2,17 @@
 layers outside the precision plan's INT8 set left in float; optionally a TensorRT calibration cache too."""
 import sys
 
-from ..quant.cli_args import (add_calibration_args, add_plan_args, calib_paths_from_args, config_from_args,
-                              plan_from_args)
+from .args import (add_plan, add_quantization, calib_paths_from_args, integer, plan_from_args,
+                   quant_config_from_args)
 from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p)
-    add_plan_args(p)
+    add_quantization(p)
+    add_plan(p)
     p.add_argument("-o", "--output", required=True, help="INT8 QDQ ONNX to write")
     p.add_argument("--trt-cache", default=None, help="also write a TensorRT calibration cache (text) here")
-    p.add_argument("--trt-version", type=int, default=8502,
+    p.add_argument("--trt-version", type=integer(1000, 99999), default=8502,
                    help="TensorRT version in the cache header (8502 = TensorRT 8.5.2, JetPack 5.1)")
     p.add_argument("--save-ranges", default=None, help="also keep onnxruntime's JSON calibration ranges here")
 
@@ -27,7 +27,7 @@ def run(args):
     from ..quant.quantize import calibrate, plan_int8_nodes, quantize
     from ..quant.trt_cache import write_cache
 
-    config = config_from_args(args)
+    config = quant_config_from_args(args)
     plan = plan_from_args(args)
     model = load_model(args.model)
     check_float_model(model, args.model)

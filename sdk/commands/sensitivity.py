@@ -1,18 +1,19 @@
 """`python -m sdk sensitivity`: mAP@.5 with one block (or one Conv layer) INT8 at a time, the rest FP32."""
-from ..quant.cli_args import add_calibration_args, workspace_from_args
-from .common import add_data_args, print_json_last, print_table
+from .args import COUNT, add_data, add_quantization, workspace_from_args
+from .common import print_json_last, print_table
 
 
 def add_arguments(p):
-    add_calibration_args(p)
-    add_data_args(p)
+    add_quantization(p)
+    add_data(p)
     p.add_argument("--level", choices=("block", "layer"), default="block", help="one block or one Conv layer")
-    p.add_argument("--limit", type=int, default=None, help="layer level: only the first N Conv layers")
+    p.add_argument("--limit", type=COUNT, default=None, help="layer level: only the first N Conv layers")
     p.add_argument("--out-dir", required=True, help="folder for sensitivity.md / .json / .png")
 
 
 def run(args):
-    from ..quant.analyses import sensitivity, write_outputs
+    from ..experiments.precision import sensitivity
+    from ..report import write_outputs
 
     with workspace_from_args(args) as ws:
         ws.calibrate()

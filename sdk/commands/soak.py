@@ -7,19 +7,21 @@ import os
 import threading
 import time
 
-from .camera import add_source_args, report, run_pipeline
+from ..errors import SDKError
+from .camera import add_source_args, add_track_args, report, run_pipeline
 from .common import add_model_args, check_range
 
 WARMUP_FRACTION = 0.1  # RSS "after warm-up" is taken once this share of the run has passed
 
 
 def add_arguments(p):
-    add_model_args(p)
+    add_model_args(p, imgsz=False)  # --imgsz comes with the source arguments
     add_source_args(p)
+    add_track_args(p)
     p.add_argument("--minutes", type=float, required=True, help="how long to run (fractions allowed)")
     p.add_argument("--max-growth-mb", type=float, default=20.0,
                    help="RSS growth after warm-up above this is reported as not flat (default 20)")
-    p.set_defaults(loop=True)
+    p.set_defaults(loop=True, no_overlay=False, output=[], save=None)
 
 
 def rss_mb():
@@ -36,9 +38,7 @@ def rss_mb():
 def run(args):
     check_range("--minutes", args.minutes, 0.01, 7 * 24 * 60)
     args.loop = True
-    if args.source is None:
-        from ..errors import SDKError  # noqa: PLC0415
-
+    if not args.source:
         raise SDKError("--source: missing, expected a video file (looped) or a camera URI for the soak run")
     seconds = args.minutes * 60
     samples = {"start": rss_mb()}

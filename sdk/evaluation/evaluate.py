@@ -19,7 +19,7 @@ def class_mapping(model_names, dataset):
     if dataset.layout in ("coco", "voc") and all(n in ds_names for n in model_names):
         return np.asarray([ds_names.index(n) for n in model_names], np.int64)
     if len(model_names) < len(ds_names):
-        raise SDKError(f"--data {dataset.root}: has {len(ds_names)} classes, expected at most the model's "
+        raise SDKError(f"data {dataset.root}: has {len(ds_names)} classes, expected at most the model's "
                        f"{len(model_names)} ({', '.join(model_names)})")
     return np.arange(len(model_names), dtype=np.int64)
 

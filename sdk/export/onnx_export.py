@@ -23,9 +23,9 @@ def export_onnx(model, output, imgsz=(640, 640), opset=DEFAULT_OPSET, dynamic_ba
         imgsz = (imgsz, imgsz)
     stride = int(max(model.stride))
     if any(s % stride for s in imgsz):
-        raise SDKError(f"--imgsz: got {imgsz[0]}x{imgsz[1]}, expected multiples of the model stride {stride}")
+        raise SDKError(f"imgsz: got {imgsz[0]}x{imgsz[1]}, expected multiples of the model stride {stride}")
     if not 11 <= opset <= 21:
-        raise SDKError(f"--opset: got {opset}, expected 11..21 (TensorRT 8.5 reads up to 17)")
+        raise SDKError(f"opset: got {opset}, expected 11..21 (TensorRT 8.5 reads up to 17)")
     model = model.float().eval()
     if not model.is_fused:
         model.fuse()
@@ -41,6 +41,12 @@ def export_onnx(model, output, imgsz=(640, 640), opset=DEFAULT_OPSET, dynamic_ba
                           dynamo=False)
     proto = onnx.load_from_string(buf.getvalue())
     proto.producer_name = "edge-sdk"
+    if dynamic_batch:  # only the batch is dynamic: keep the traced rows/columns (layout recognition reads them)
+        with torch.no_grad():
+            traced = model(dummy)
+        traced = traced[0] if isinstance(traced, (tuple, list)) else traced
+        for dim, size in zip(proto.graph.output[0].type.tensor_type.shape.dim[1:], traced.shape[1:]):
+            dim.dim_value = int(size)
     del proto.metadata_props[:]
     for k, v in meta.to_props().items():
         proto.metadata_props.add(key=k, value=v)

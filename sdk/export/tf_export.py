@@ -30,20 +30,6 @@ KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 DEFAULT_OPSET = 13
 
 
-def run_tf_export(args):
-    from ..commands.common import print_json_last, print_table
-
-    # names / resize / scale: taken from the command line when `export` offers those options
-    names = getattr(args, "names", None)
-    report = export_tf(args.weights, args.output, imgsz=args.imgsz, opset=args.opset or DEFAULT_OPSET,
-                       dynamic_batch=args.dynamic_batch, check_images=args.check_images,
-                       check_count=args.check_count, names=names.split(",") if isinstance(names, str) else names,
-                       resize=getattr(args, "resize", None) or "stretch", scale=getattr(args, "scale", None))
-    print_table([[k, v] for k, v in report.items()], ["export", "value"])
-    print_json_last(report)
-    return 0
-
-
 def export_tf(weights, output, imgsz=None, opset=DEFAULT_OPSET, dynamic_batch=False, check_images=None,
               check_count=8, names=None, resize="stretch", scale=None):
     import onnx
@@ -51,9 +37,9 @@ def export_tf(weights, output, imgsz=None, opset=DEFAULT_OPSET, dynamic_batch=Fa
     from ..classify import ClassifyPreprocessor, classify_metadata, set_classify_props
 
     if not str(output).endswith(".onnx"):
-        raise SDKError(f"--output: got '{output}', expected a path ending in .onnx")
+        raise SDKError(f"output: got '{output}', expected a path ending in .onnx")
     if not 11 <= opset <= 21:
-        raise SDKError(f"--opset: got {opset}, expected 11..21 (TensorRT 8.5 reads up to 17)")
+        raise SDKError(f"opset: got {opset}, expected 11..21 (TensorRT 8.5 reads up to 17)")
     _check_weights(weights)  # before the multi-second TensorFlow import
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up banner is not the user's business
     tf = require("tensorflow", "TensorFlow export")
@@ -61,7 +47,7 @@ def export_tf(weights, output, imgsz=None, opset=DEFAULT_OPSET, dynamic_batch=Fa
     fn, in_shape, rescales, kind = load_tf_model(tf, weights)
     hw = _input_size(in_shape, imgsz, weights)
     if in_shape[-1] != 3:
-        raise SDKError(f"--weights {weights}: got an input with {in_shape[-1]} channels, expected an NHWC image "
+        raise SDKError(f"weights {weights}: got an input with {in_shape[-1]} channels, expected an NHWC image "
                        f"model with 3 channels")
     spec = (tf.TensorSpec((None if dynamic_batch else 1, *hw, 3), tf.float32, name="images"),)
     if scale is None:
@@ -72,7 +58,7 @@ def export_tf(weights, output, imgsz=None, opset=DEFAULT_OPSET, dynamic_batch=Fa
     xs = [pre(img)[0] for img in images]  # NCHW float32, what onnxruntime gets
     ref = [np.asarray(fn(tf.constant(x.transpose(0, 2, 3, 1)))) for x in xs]
     if ref[0].ndim != 2:
-        raise SDKError(f"--weights {weights}: got an output of shape {ref[0].shape}, expected (batch, classes) "
+        raise SDKError(f"weights {weights}: got an output of shape {ref[0].shape}, expected (batch, classes) "
                        f"scores of an image classifier")
     nc = ref[0].shape[1]
     names = _class_names(weights, names, nc)
@@ -82,7 +68,7 @@ def export_tf(weights, output, imgsz=None, opset=DEFAULT_OPSET, dynamic_batch=Fa
         proto, _ = tf2onnx.convert.from_function(tf.function(fn), input_signature=spec, opset=opset,
                                                  inputs_as_nchw=["images"])
     except Exception as e:  # tf2onnx raises plain exceptions for unsupported ops
-        raise SDKError(f"--weights {weights}: tf2onnx cannot convert it ({str(e).strip().splitlines()[-1][:200]}), "
+        raise SDKError(f"weights {weights}: tf2onnx cannot convert it ({str(e).strip().splitlines()[-1][:200]}), "
                        f"expected a model made of ONNX-convertible TensorFlow ops") from None
     _rename_output(proto, "output")
     proto.producer_name = "edge-sdk (tf2onnx)"
@@ -107,16 +93,16 @@ def load_tf_model(tf, weights):
         try:
             loaded = tf.saved_model.load(str(path))
         except Exception as e:
-            raise SDKError(f"--weights {weights}: TensorFlow cannot load the SavedModel ({_last_line(e)}), expected "
+            raise SDKError(f"weights {weights}: TensorFlow cannot load the SavedModel ({_last_line(e)}), expected "
                            f"a SavedModel folder") from None
         sig = loaded.signatures.get("serving_default")
         if sig is None:
-            raise SDKError(f"--weights {weights}: no 'serving_default' signature, expected a SavedModel exported "
+            raise SDKError(f"weights {weights}: no 'serving_default' signature, expected a SavedModel exported "
                            f"for serving (keras model.export() or tf.saved_model.save with a signature)")
         (in_name, in_spec), = sig.structured_input_signature[1].items()
         out_names = list(sig.structured_outputs)
         if len(out_names) != 1:
-            raise SDKError(f"--weights {weights}: got {len(out_names)} outputs ({', '.join(out_names)}), expected "
+            raise SDKError(f"weights {weights}: got {len(out_names)} outputs ({', '.join(out_names)}), expected "
                            f"one classifier output")
 
         def fn(x):
@@ -129,10 +115,10 @@ def load_tf_model(tf, weights):
         try:
             model = keras.models.load_model(str(path), compile=False)
         except Exception as e:
-            raise SDKError(f"--weights {weights}: Keras cannot load it ({_last_line(e)}), expected a model saved "
+            raise SDKError(f"weights {weights}: Keras cannot load it ({_last_line(e)}), expected a model saved "
                            f"with model.save()") from None
         if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise SDKError(f"--weights {weights}: got {len(model.inputs)} inputs and {len(model.outputs)} outputs, "
+            raise SDKError(f"weights {weights}: got {len(model.inputs)} inputs and {len(model.outputs)} outputs, "
                            f"expected one image input and one scores output")
         rescales = bool(model.layers) and type(model.layers[0]).__name__ == "Rescaling"
         return (lambda x: model(x, training=False)), tuple(model.inputs[0].shape[1:]), rescales, "Keras"
@@ -143,7 +129,7 @@ def _check_weights(weights):
     path = Path(weights)
     if not ((path.is_dir() and (path / "saved_model.pb").is_file()) or
             (path.is_file() and path.suffix.lower() in KERAS_SUFFIXES)):
-        raise SDKError(f"--weights {weights}: not a SavedModel folder or Keras file, expected a folder with "
+        raise SDKError(f"weights {weights}: not a SavedModel folder or Keras file, expected a folder with "
                        f"saved_model.pb or a file ending in {', '.join(KERAS_SUFFIXES)}")
 
 
@@ -158,13 +144,13 @@ def _starts_with_rescaling(sig):
 
 def _input_size(in_shape, imgsz, weights):
     if len(in_shape) != 3:
-        raise SDKError(f"--weights {weights}: got input shape {in_shape}, expected (batch, height, width, 3)")
+        raise SDKError(f"weights {weights}: got input shape {in_shape}, expected (batch, height, width, 3)")
     fixed = tuple(in_shape[:2])
-    asked = None if not imgsz or list(imgsz) == [640] else tuple((list(imgsz) * 2)[:2])  # 640: the CLI default
+    asked = tuple((list(imgsz) * 2)[:2]) if imgsz else None
     if None in fixed:
         return asked or (224, 224)
     if asked and asked != fixed:
-        raise SDKError(f"--imgsz: got {asked[0]}x{asked[1]}, expected the model's fixed input {fixed[0]}x{fixed[1]}")
+        raise SDKError(f"imgsz: got {asked[0]}x{asked[1]}, expected the model's fixed input {fixed[0]}x{fixed[1]}")
     return tuple(int(v) for v in fixed)
 
 
@@ -184,7 +170,7 @@ def _class_names(weights, names, nc):
 
 def _check_frames(check_images, count, hw):
     if check_images:
-        return [read_image(p) for p in list_images(check_images, "--check-images")[:count]]
+        return [read_image(p) for p in list_images(check_images, "check_images")[:count]]
     import cv2
 
     rng = np.random.default_rng(0)  # a reproducible textured frame when the user gives no images

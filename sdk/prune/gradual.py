@@ -1,7 +1,7 @@
 """Structured gradual pruning: the cubic schedule over fine-tuning steps, with real channel surgery at each event.
 
 `StructuredGradualPruning` is a trainer step callback (`sdk.train.trainer`). After optimizer step t it asks the
-cubic schedule (`sdk.prune_schedule.CubicSchedule`, Zhu & Gupta 2017) for the level s_t of filters removed;
+cubic schedule (`sdk.prune.schedule.CubicSchedule`, Zhu & Gupta 2017) for the level s_t of filters removed;
 when it rises, every prunable layer is cut to `keep_count(original width, s_t)` channels, chosen among the
 channels it still has by the criterion (L1 on the current weights, or feature-map clustering on statistics of
 the current model), through the same Torch-Pruning surgery as one-shot pruning (`sdk.prune.surgery`). The EMA
@@ -21,15 +21,15 @@ from .plan import keep_count, prunable_layers
 def schedule_for(total_steps, level, updates=10, end=0.6, begin=0.0):
     """The cubic schedule from 0 to `level` with `updates` pruning events between `begin` and `end` (fractions
     of the `total_steps` optimizer steps), so the rest of the budget fine-tunes the final width."""
-    from ..prune_schedule import CubicSchedule
+    from .schedule import CubicSchedule
 
     if not 0.0 <= begin < end <= 1.0:
-        raise SDKError(f"--prune-begin/--prune-end: got {begin}/{end}, expected 0 <= begin < end <= 1")
+        raise SDKError(f"prune_begin/prune_end: got {begin}/{end}, expected 0 <= begin < end <= 1")
     t0 = int(round(begin * total_steps))
     span = int(end * total_steps) - t0
     if updates < 1 or span < updates:
-        raise SDKError(f"--prune-updates: got {updates}, expected 1 to {max(span, 0)} (the optimizer steps between "
-                       f"--prune-begin and --prune-end of {total_steps} steps; raise --epochs or lower it)")
+        raise SDKError(f"prune_updates: got {updates}, expected 1 to {max(span, 0)} (the optimizer steps between "
+                       f"prune_begin and prune_end of {total_steps} steps; raise epochs or lower it)")
     return CubicSchedule(final=level, initial=0.0, begin_step=t0, num_updates=updates, frequency=span // updates)
 
 

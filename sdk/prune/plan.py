@@ -12,7 +12,7 @@ def prunable_layers(model):
     return {f"model.{m.i}": m for m in model.model if isinstance(m, Conv) and getattr(m, "type", "") == "Conv"}
 
 
-def check_level(level, what="--level"):
+def check_level(level, what="level"):
     if not 0.0 <= float(level) < 1.0:
         raise SDKError(f"{what}: got {level}, expected a pruning ratio in [0, 1) (0.5 = remove half the filters)")
     return float(level)
@@ -24,7 +24,7 @@ def resolve_layer_name(name, layers):
     if key not in layers:
         close = difflib.get_close_matches(key, list(layers), n=3)
         hint = f"; closest: {', '.join(close)}" if close else ""
-        raise SDKError(f"--layer {name}: no prunable layer of that name, expected one of model.0 .. "
+        raise SDKError(f"layer {name}: no prunable layer of that name, expected one of model.0 .. "
                        f"model.{max(int(n.split('.')[1]) for n in layers)} that is a Conv{hint}")
     return key
 
@@ -35,12 +35,12 @@ def parse_layer_ratios(specs, layers):
     for spec in specs or ():
         name, sep, value = spec.partition("=")
         if not sep:
-            raise SDKError(f"--layer {spec}: got no '=', expected NAME=RATIO such as model.12=0.5")
+            raise SDKError(f"layer {spec}: got no '=', expected NAME=RATIO such as model.12=0.5")
         try:
             ratio = float(value)
         except ValueError:
-            raise SDKError(f"--layer {spec}: ratio '{value}' is not a number, expected NAME=RATIO in [0, 1)")
-        out[resolve_layer_name(name.strip(), layers)] = check_level(ratio, f"--layer {spec}")
+            raise SDKError(f"layer {spec}: ratio '{value}' is not a number, expected NAME=RATIO in [0, 1)")
+        out[resolve_layer_name(name.strip(), layers)] = check_level(ratio, f"layer {spec}")
     return out
 
 

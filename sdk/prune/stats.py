@@ -69,7 +69,7 @@ def feature_map_stats(model, layers, dataset, imgsz=416, max_images=64, progress
 
     samples = [s for s in dataset.samples if len(s.boxes)][:max_images]
     if not samples:
-        raise SDKError(f"--data {dataset.root}: no image with a ground-truth box, expected labelled images "
+        raise SDKError(f"data {dataset.root}: no image with a ground-truth box, expected labelled images "
                        f"for feature-map clustering")
     fg, bg, current = {}, {}, {}
 

@@ -19,17 +19,14 @@ INT16_MAX = 32767
 U8_MAX = 255
 
 
+KERNEL_FLAGS = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "asimddp")
+
+
 def cpu_flags():
     """The SIMD flags that decide the int8 kernel: avx2, avx512bw, avx512_vnni, avx_vnni (Linux /proc/cpuinfo)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith(("flags", "Features")):
-                    have = set(line.split(":", 1)[1].split())
-                    return sorted(have & {"avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "asimddp"})
-    except OSError:
-        pass
-    return []
+    from ..report import cpu_flags as simd_flags
+
+    return [f for f in simd_flags() if f in KERNEL_FLAGS]
 
 
 def int8_kernel(flags):

@@ -25,9 +25,9 @@ import random
 import numpy as np
 
 from ..errors import SDKError
+from .methods import QAT_METHODS as CALIB_METHODS, canonical_method
 
 QMIN, QMAX = -128, 127  # the int8 range ONNX QuantizeLinear clamps to; scales use 127 (symmetric)
-CALIB_METHODS = ("percentile", "max")
 HIST_BINS = 2048
 QAT_FORMAT = "sdk-qat-v1"
 SCHEME = {"weights": "int8 symmetric per-channel (axis 0), scale max|w|/127",
@@ -172,7 +172,7 @@ class AbsHistogram:
         self.max = max(self.max, amax)
 
     def amax(self, method="percentile", percentile=99.99):
-        if method == "max" or self.counts is None or self.counts.sum() == 0:
+        if canonical_method(method) == "minmax" or self.counts is None or self.counts.sum() == 0:
             return self.max
         cdf = (self.counts.cumsum(0) / self.counts.sum()).numpy()
         idx = int(np.searchsorted(cdf, percentile / 100.0))
@@ -182,9 +182,9 @@ class AbsHistogram:
 def calibration_paths(dataset, count, seed=0):
     paths = dataset.image_paths()
     if count < 1:
-        raise SDKError(f"--calib-images: got {count}, expected at least 1")
+        raise SDKError(f"calib_count: got {count}, expected at least 1")
     if count > len(paths):
-        raise SDKError(f"--calib-images: got {count}, expected at most the {len(paths)} training images")
+        raise SDKError(f"calib_count: got {count}, expected at most the {len(paths)} training images")
     return sorted(random.Random(seed).sample(paths, count))
 
 
@@ -196,10 +196,11 @@ def calibrate(model, paths, imgsz, method="percentile", percentile=99.99, progre
     from ..preprocess import Preprocessor
     from ..progress import progress_bar
 
+    method = canonical_method(method)
     if method not in CALIB_METHODS:
-        raise SDKError(f"--calib-method: got '{method}', expected one of {', '.join(CALIB_METHODS)}")
+        raise SDKError(f"calib_method: got '{method}', expected one of {', '.join(CALIB_METHODS)}")
     if not 0 < percentile <= 100:
-        raise SDKError(f"--percentile: got {percentile}, expected a value in (0, 100]")
+        raise SDKError(f"percentile: got {percentile}, expected a value in (0, 100]")
     pre = Preprocessor(ModelMetadata(names=list(model.names), imgsz=(imgsz, imgsz), stride=int(max(model.stride))))
     convs = quant_convs(model)
     hists = {name: AbsHistogram() for name, _ in convs}
@@ -277,7 +278,7 @@ def load_qat_model(path):
     model = prepare_qat(model)
     q = qat_info(info)
     if q:
-        load_act_ranges(model, q["act_amax"], f"--weights {path}")
+        load_act_ranges(model, q["act_amax"], f"weights {path}")
     return model, info, (q["act_amax"] if q else None)
 
 

@@ -46,6 +46,19 @@ class QuantConfig:
             raise SDKError(f"quantization format: got '{self.fmt}', expected qdq or qoperator")
 
 
+@contextlib.contextmanager
+def _quiet_ort_warnings():
+    """onnxruntime.quantization logs its 'consider pre-processing' advice through the root logger: hold the root
+    level at ERROR while it runs and give the caller's level back after (never change the application's logging)."""
+    root = logging.getLogger()
+    before = root.level
+    root.setLevel(max(before, logging.ERROR))
+    try:
+        yield
+    finally:
+        root.setLevel(before)
+
+
 def _q():
     from ..deps import require
 
@@ -70,8 +83,7 @@ def calibrate(model_path, reader, method="minmax", cache_path=None, percentile=9
         # onnxruntime's defaults (128 histogram bins, 128 quantized bins) leave the KL search a single candidate,
         # the full min..max range, i.e. plain minmax; a finer histogram gives it thresholds to choose from.
         extra = {"num_bins": ENTROPY_BINS, "num_quantized_bins": 128}
-    logging.getLogger().setLevel(logging.ERROR)  # onnxruntime's 'consider pre-processing' warnings are noise here
-    with tempfile.TemporaryDirectory(prefix="sdk-calib-") as tmp:
+    with _quiet_ort_warnings(), tempfile.TemporaryDirectory(prefix="sdk-calib-") as tmp:
         calibrator = q.create_calibrator(Path(model_path), None, augmented_model_path=os.path.join(tmp, "aug.onnx"),
                                          calibrate_method=_method(q, method), extra_options=extra)
         # onnxruntime prints its calibration progress on stdout; commands keep stdout for the table + JSON
@@ -141,8 +153,7 @@ def quantize(model_path, output, ranges_cache, plan=None, config=None, method=No
                        f"({', '.join(config.op_types)}), expected at least one int8 layer")
     act = q.QuantType.QUInt8 if config.activations == "u8" else q.QuantType.QInt8
     fmt = q.QuantFormat.QDQ if config.fmt == "qdq" else q.QuantFormat.QOperator
-    logging.getLogger().setLevel(logging.ERROR)
-    with atomic_path(output, "INT8 ONNX output", suffix=".onnx") as tmp:
+    with _quiet_ort_warnings(), atomic_path(output, "INT8 ONNX output", suffix=".onnx") as tmp:
         q.quantize_static(str(model_path), str(tmp), None, quant_format=fmt, op_types_to_quantize=list(config.op_types),
                           per_channel=config.per_channel, reduce_range=config.reduce_range, activation_type=act,
                           weight_type=q.QuantType.QInt8, nodes_to_quantize=int8,

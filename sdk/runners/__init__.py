@@ -7,6 +7,7 @@ from .base import Runner, TensorSpec
 
 ENGINE_SUFFIXES = (".engine", ".trt", ".plan")
 ONNX_SUFFIXES = (".onnx",)
+BACKENDS = ("auto", "ort", "trt")  # the --backend / backend= vocabulary
 
 
 def tensorrt_available():
@@ -63,4 +64,4 @@ def load_runner(model, backend="auto", **kw):
     return OnnxRuntimeRunner(model, **kw).load(), reason
 
 
-__all__ = ["Runner", "TensorSpec", "load_runner", "choose_backend", "tensorrt_available"]
+__all__ = ["BACKENDS", "Runner", "TensorSpec", "load_runner", "choose_backend", "tensorrt_available"]

@@ -19,13 +19,19 @@ def _ort():
     return onnxruntime
 
 
-def session_options(threads=None):
+def session_options(threads=None, spin=None):
+    """`spin`: None keeps onnxruntime's default (idle pool threads spin, the lowest latency for one session);
+    False stops idle threads spinning, for sessions timed side by side in one process: a spinning idle pool
+    steals the cores of the session being timed (times 2-3x high, ratios moved; issue 19, docs/int8.md)."""
     ort = _ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         so.intra_op_num_threads = int(threads)
         so.inter_op_num_threads = 1
+    if spin is not None:
+        for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
+            so.add_session_config_entry(key, "1" if spin else "0")
     so.log_severity_level = 3
     return so
 
@@ -33,9 +39,10 @@ def session_options(threads=None):
 class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
 
-    def __init__(self, path, providers=None, threads=None):
+    def __init__(self, path, providers=None, threads=None, spin=None):
         super().__init__(path)
         self.requested_providers = providers
+        self.spin = spin  # None: onnxruntime's default; False for interleaved benchmarks (see session_options)
         self.threads = threads if threads is not None else int(os.environ.get("SDK_ORT_THREADS", "0")) or None
         self.session = None
 
@@ -46,7 +53,7 @@ class OnnxRuntimeRunner(Runner):
         available = ort.get_available_providers()
         providers = self.requested_providers or [p for p in PREFERRED_PROVIDERS if p in available]
         try:
-            self.session = ort.InferenceSession(self.path, sess_options=session_options(self.threads),
+            self.session = ort.InferenceSession(self.path, sess_options=session_options(self.threads, self.spin),
                                                 providers=providers)
         except Exception as e:  # onnxruntime raises its own exception types for corrupt models
             msg = str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
@@ -71,4 +78,5 @@ class OnnxRuntimeRunner(Runner):
 
     def describe(self):
         threads = f", {self.threads} threads" if self.threads else ""
-        return f"onnxruntime ({', '.join(self.providers)}{threads})"
+        spin = ", no spinning" if self.spin is False else ""
+        return f"onnxruntime ({', '.join(self.providers)}{threads}{spin})"

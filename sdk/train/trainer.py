@@ -71,18 +71,18 @@ class Trainer:
         import torch
 
         if epochs < 1:
-            raise SDKError(f"--epochs: got {epochs}, expected at least 1")
+            raise SDKError(f"epochs: got {epochs}, expected at least 1")
         if batch_size < 1:
-            raise SDKError(f"--batch-size: got {batch_size}, expected at least 1")
+            raise SDKError(f"batch_size: got {batch_size}, expected at least 1")
         stride = int(max(model.stride))
         if imgsz % stride or imgsz <= 0:
-            raise SDKError(f"--imgsz: got {imgsz}, expected a positive multiple of the model stride {stride}")
+            raise SDKError(f"imgsz: got {imgsz}, expected a positive multiple of the model stride {stride}")
         if threads:
             torch.set_num_threads(threads)
         self.model = model.float().train()
         self.names = list(model.names)
-        self.train_data = as_dataset(train_data, "train", self.names, "--data", max_train_images)
-        self.val_data = as_dataset(val_data, "val", self.names, "--val-data", max_val_images) \
+        self.train_data = as_dataset(train_data, "train", self.names, "data", max_train_images)
+        self.val_data = as_dataset(val_data, "val", self.names, "val_data", max_val_images) \
             if val_data is not None else None
         self.epochs, self.batch_size, self.imgsz, self.seed = int(epochs), int(batch_size), int(imgsz), seed
         self.hyp = dict(HYP_TINY, **(hyp or {}))
@@ -149,9 +149,9 @@ class Trainer:
 
         model, info = load_checkpoint(path)
         if info.get("resume_format") != RESUME_FORMAT:
-            raise SDKError(f"--resume {path}: not a training checkpoint, expected the last.pt a training run wrote")
+            raise SDKError(f"resume {path}: not a training checkpoint, expected the last.pt a training run wrote")
         if model.yaml != self.model.yaml:
-            raise SDKError(f"--resume {path}: its architecture differs from the model given, expected the same cfg")
+            raise SDKError(f"resume {path}: its architecture differs from the model given, expected the same cfg")
         self.model.load_state_dict(model.state_dict())
         self.optimizer.load_state_dict(info["optimizer"])
         if self.ema is not None and info.get("ema_state"):
@@ -163,7 +163,7 @@ class Trainer:
         self.best_epoch = int(info.get("best_epoch", -1))
         self.history = list(info.get("history", []))
         if self.start_epoch >= self.epochs:
-            raise SDKError(f"--resume {path}: finished {self.start_epoch} of {self.epochs} epochs already, "
+            raise SDKError(f"resume {path}: finished {self.start_epoch} of {self.epochs} epochs already, "
                            f"expected a run with epochs left (raise --epochs)")
 
     # ------------------------------------------------------------------ training

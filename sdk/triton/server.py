@@ -14,10 +14,9 @@ or $EDGE_SDK_TRITON_ENV), never in the SDK's. Inside the wheel:
 pytriton copies the stub into backends/python/ before each start; `ensure_server_env` does that once. The
 server binds only loopback addresses here.
 
-    python -m sdk.triton.server setup                 # create the environment (what .ci/run does)
-    python -m sdk.triton.server serve --repo runs/triton --http-port 8000 --grpc-port 8001
+    python -m sdk triton-server setup                 # create the environment (what .ci/run does)
+    python -m sdk triton-server serve --repo runs/triton --http-port 8000 --grpc-port 8001
 """
-import argparse
 import ctypes.util
 import os
 import shutil
@@ -210,39 +209,3 @@ class TritonServer:
 
     def __exit__(self, *exc):
         self.stop()
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m sdk.triton.server",
-                                description="the tritonserver binary from nvidia-pytriton, in its own environment")
-    sub = p.add_subparsers(dest="action", required=True)
-    s = sub.add_parser("setup", help="create the server environment (numpy < 2) and print where it is")
-    s.add_argument("--env", default=None, help=f"virtual environment (default {default_env_path()})")
-    v = sub.add_parser("serve", help="serve a model repository on loopback until interrupted")
-    v.add_argument("--repo", required=True)
-    v.add_argument("--env", default=None)
-    v.add_argument("--http-port", type=int, default=8000)
-    v.add_argument("--grpc-port", type=int, default=8001)
-    args = p.parse_args(argv)
-    from ..cli import guarded  # noqa: PLC0415
-
-    def run():
-        install = ensure_server_env(args.env, quiet=False)
-        if args.action == "setup":
-            print(f"tritonserver: {install.binary}\nbackends: {install.backends}\nlibs (LD_LIBRARY_PATH): "
-                  f"{install.libs}\nenvironment: {install.env} (Python {install.python_version})")
-            return 0
-        server = TritonServer(args.repo, install, args.http_port, args.grpc_port).start()
-        print(f"serving {args.repo}: HTTP {LOOPBACK}:{server.http_port}, gRPC {LOOPBACK}:{server.grpc_port} "
-              f"(log {server.log_path}); Ctrl-C stops", file=sys.stderr)
-        try:
-            server.proc.wait()
-        finally:
-            server.stop()
-        return 0
-
-    return guarded(run)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`.
+"""Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`, `rtsp://@:8554/x`,
+`rtp://host:port`, `mot:tracks.txt` (MOT Challenge text), `mosaic:<output>` (every stream tiled in one frame).
 
 Every sink implements the same small interface, called by the pipeline's drawing thread:
 
@@ -13,7 +14,9 @@ Every sink implements the same small interface, called by the pipeline's drawing
 `stop_requested = True` (the display window does on q/Esc) to end the run cleanly.
 
 Sinks are found by URI scheme in SINKS ("module:Class", imported only when used) so other modules plug in
-without this file importing them; a plain path picks a sink by its extension.
+without this file importing them; a plain path picks a sink by its extension. With several streams, a sink
+whose `stream` attribute is an int gets that stream only; `create_sinks` makes one per stream from a
+`{stream}` placeholder (`runs/cam{stream}.mp4`); sinks that take every stream (`MULTI_STREAM`) get them all.
 """
 import importlib
 import inspect
@@ -33,14 +36,22 @@ SINKS = {
     "file": "sdk.video.sinks:VideoFileSink",
     "jsonl": "sdk.video.sinks:JsonLinesSink",
     "http": "sdk.video.http_sink:HttpSink",
+    "rtsp": "sdk.video.streaming:RtspServerSink",
+    "rtp": "sdk.video.streaming:RtpSink",
+    "mot": "sdk.video.sinks:MotSink",
+    "mosaic": "sdk.video.mosaic:MosaicSink",
 }
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
+PREFIXES = ("mot", "mosaic")  # `mot:path`, `mosaic:<output>`: a sink wrapped around a path or another output
+MULTI_STREAM = ("jsonl", "display", "mosaic", "http")  # one of these serves every stream
+STREAM_PLACEHOLDER = "{stream}"
 
 
 class Sink:
     """Base class: does nothing; subclasses override what they need."""
 
     stop_requested = False
+    stream = None  # None: every stream's frames; an int: that stream's only
 
     def open(self, info):
         pass
@@ -57,8 +68,25 @@ def register_sink(scheme, class_path):
     SINKS[scheme] = class_path
 
 
+def split_prefix(text):
+    """`mot:runs/t.txt` -> ("mot", "runs/t.txt"); anything else -> (None, text)."""
+    head, sep, rest = str(text).partition(":")
+    if sep and head.lower() in PREFIXES and not rest.startswith("//"):
+        return head.lower(), rest
+    return None, text
+
+
 def sink_kind(text):
     """Registry key for an --output value: the URI scheme, or file/jsonl for paths by extension."""
+    prefix, rest = split_prefix(text)
+    if prefix is not None:
+        if not rest.strip():
+            raise SDKError(f"--output {text}: got nothing after '{prefix}:', expected {prefix}:"
+                           + ("PATH.txt" if prefix == "mot" else "<output> such as mosaic:runs/all.mp4"))
+        return prefix
+    if str(text).lower().startswith("webrtc://"):
+        raise SDKError(f"--output {text}: got webrtc://, expected http://HOST:PORT (MJPEG live view), "
+                       f"rtsp://@:8554/NAME or rtp://HOST:PORT: WebRTC output is not implemented yet")
     uri = parse_uri(text, "--output")
     if uri.protocol in ("file", "image"):
         suffix = os.path.splitext(uri.location)[1].lower()
@@ -86,6 +114,33 @@ def create_sink(text, token=None, **options):
     return cls(text, **given)
 
 
+def create_sinks(outputs, streams=1, token=None, **options):
+    """Sinks for several --output values and `streams` sources: a `{stream}` in a value makes one sink per
+    stream (the placeholder replaced by the stream's number); a value without one is a single sink, which
+    must be able to take every stream when there are several (JSON lines, display, mosaic:, http://)."""
+    sinks = []
+    for text in outputs:
+        kind = sink_kind(str(text).replace(STREAM_PLACEHOLDER, "0"))
+        if STREAM_PLACEHOLDER in str(text) and kind != "mosaic":
+            for i in range(streams):
+                sink = create_sink(str(text).replace(STREAM_PLACEHOLDER, str(i)), token=token, **options)
+                sink.stream = i
+                sinks.append(sink)
+            continue
+        if streams > 1 and kind not in MULTI_STREAM:
+            raise SDKError(f"--output {text}: got one output for {streams} streams, expected a {{stream}} "
+                           f"placeholder (e.g. {_placeholder_example(text)}) or mosaic:{text} to tile them")
+        sink = create_sink(text, token=token, **options)
+        sink.stream = None if streams > 1 else 0
+        sinks.append(sink)
+    return sinks
+
+
+def _placeholder_example(text):
+    root, ext = os.path.splitext(str(text))
+    return f"{root}{STREAM_PLACEHOLDER}{ext}" if ext and "://" not in str(text) else f"{text}{STREAM_PLACEHOLDER}"
+
+
 def _load_class(class_path, text):
     module_name, _, class_name = class_path.partition(":")
     try:
@@ -109,13 +164,14 @@ def writable_path(path, what):
 class VideoFileSink(Sink):
     """Annotated frames to a video file, written beside it and renamed on close, so it is always playable.
 
-    On a Jetson whose OpenCV has GStreamer and the nvv4l2h264enc element, the hardware H.264 encoder is used.
+    On a Jetson whose OpenCV has GStreamer and the nvv4l2h264enc element, the hardware H.264 encoder is used;
+    elsewhere H.264 through PyAV when installed, else OpenCV's mp4v (said once).
     """
 
-    def __init__(self, uri, encoder="auto"):
+    def __init__(self, uri, encoder="auto", codec="auto"):
         self.uri = uri
         self.path = writable_path(parse_uri(uri, "--output").location, "--output")
-        self.encoder = encoder
+        self.encoder, self.codec = encoder, codec
         self.fps = None
         self.writer = None
 
@@ -126,7 +182,7 @@ class VideoFileSink(Sink):
         if self.writer is None:  # the size is known for sure only from the first frame
             pipeline = gstreamer.h264_save_pipeline if self._hardware() else None
             self.writer = AtomicVideoWriter(self.path, self.fps, frame_bgr_annotated.shape[1::-1],
-                                            gstreamer_pipeline=pipeline)
+                                            gstreamer_pipeline=pipeline, codec=self.codec)
         self.writer.write(frame_bgr_annotated)
 
     def _hardware(self):
@@ -145,24 +201,20 @@ class VideoFileSink(Sink):
         return self.writer.frames if self.writer else 0
 
 
-class JsonLinesSink(Sink):
-    """One JSON object per processed frame: frame index, timestamp, detections (boxes in frame pixels)."""
+class TextFileSink(Sink):
+    """A text file written beside its name and renamed on close (discarded on abort): nothing half-written."""
 
-    def __init__(self, uri):
+    what = "--output"
+
+    def __init__(self, uri, path):
         self.uri = uri
-        self.path = writable_path(parse_uri(uri, "--json").location, "--json")
+        self.path = writable_path(path, self.what)
         self._tmp = None
         self._file = None
 
     def open(self, info):
-        self._tmp = temp_beside(self.path, "--json", suffix=".part")
+        self._tmp = temp_beside(self.path, self.what, suffix=".part")
         self._file = open(self._tmp, "w")
-
-    def write(self, frame_bgr_annotated, detections, stats):
-        record = frame_record(detections, source=stats.get("source") or "", frame=stats.get("frame_index") or 0,
-                              video_time=stats.get("video_time"), wall_time=stats.get("timestamp"),
-                              stream=stats.get("stream", 0), counts=stats.get("counts"), events=stats.get("events"))
-        self._file.write(json.dumps(record) + "\n")
 
     def close(self):
         if self._file is not None:
@@ -175,6 +227,40 @@ class JsonLinesSink(Sink):
             self._file.close()
             self._file = None
             discard(self._tmp)
+
+
+class JsonLinesSink(TextFileSink):
+    """One JSON object per processed frame in the layout of sdk/records.py (source, stream, frame, video_time,
+    wall_time, detections with track ids when tracking, counts, and the line/zone events of that frame)."""
+
+    what = "--json"
+
+    def __init__(self, uri):
+        super().__init__(uri, parse_uri(uri, "--json").location)
+
+    def write(self, frame_bgr_annotated, detections, stats):
+        record = frame_record(detections, source=stats.get("source") or "", frame=stats.get("frame_index") or 0,
+                              video_time=stats.get("video_time"), wall_time=stats.get("timestamp"),
+                              stream=stats.get("stream", 0), counts=stats.get("counts"), events=stats.get("events"))
+        self._file.write(json.dumps(record) + "\n")
+
+
+class MotSink(TextFileSink):
+    """`mot:path.txt`: tracks in MOT Challenge text, `frame,id,left,top,width,height,conf,-1,-1,-1` (frames from 1),
+    the format motmetrics and TrackEval read. Boxes without a confirmed track are not written."""
+
+    def __init__(self, uri):
+        super().__init__(uri, split_prefix(uri)[1])
+
+    def write(self, frame_bgr_annotated, detections, stats):
+        if detections.track_ids is None:
+            raise SDKError(f"--output {self.uri}: got detections without track ids, expected tracking on (--track)")
+        frame = int(stats.get("frame_index", 0)) + 1
+        rows = [f"{frame},{int(tid)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1"
+                for (x1, y1, x2, y2), score, tid in zip(detections.boxes.tolist(), detections.scores.tolist(),
+                                                         detections.track_ids) if tid >= 0]
+        if rows:
+            self._file.write("\n".join(rows) + "\n")
 
 
 class DisplaySink(Sink):
@@ -202,7 +288,8 @@ class DisplaySink(Sink):
                                                   frame_bgr_annotated.shape[1::-1])
             self.gst_writer.write(frame_bgr_annotated)
             return
-        cv2.imshow(self.WINDOW, frame_bgr_annotated)
+        name = self.WINDOW if "stream" not in stats else f"{self.WINDOW} stream {stats['stream']}"
+        cv2.imshow(name, frame_bgr_annotated)
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self.stop_requested = True
 

@@ -83,6 +83,13 @@ class CaptureSource(FrameSource):
             present = sorted(glob.glob("/dev/video*")) or ["none"]
             raise SDKError(f"{what}: camera not found (no {self.uri.location}), expected one of the cameras "
                            f"present: {', '.join(present)}")
+        if self.uri.protocol in ("rtsp", "http", "https", "rtmp"):
+            from .probe import tcp_problem
+
+            problem = tcp_problem(self.uri.location if "://" in self.uri.location else self.uri.text)
+            if problem:
+                raise SDKError(f"{what}: connection {problem} ({self.description}), expected a reachable "
+                               f"stream; check the address and that the camera/server is up")
         params = []
         if self.api in ("CAP_FFMPEG", "CAP_V4L2"):
             ms = int(self.open_timeout_s * 1000)

@@ -73,8 +73,6 @@ def parse_uri(text, what="--source"):
             return _path_uri(text, rest, options)
         if scheme == "display":
             return URI(text, "display", rest, options)
-        if scheme == "webrtc":  # jetson-inference's name; same server as http here
-            scheme = "http"
         if scheme in LIVE_PROTOCOLS:  # the stream's own query (channel=1&subtype=0) stays in the address
             return URI(text, scheme, _network_location(text), options)
         return URI(text, scheme, rest, options)

@@ -16,7 +16,7 @@ must share the head layout (anchors, levels, classes): the pruned-student / unpr
 """
 from dataclasses import dataclass, field
 
-from .errors import SDKError
+from ..errors import SDKError
 
 
 @dataclass
@@ -91,3 +91,18 @@ def box_params(raw):
     xy = raw[..., 0:2].sigmoid() * 2 - 0.5
     wh = (raw[..., 2:4].sigmoid() * 2) ** 2
     return torch.cat((xy, wh), -1)
+
+
+def check_teacher(teacher, student, path):
+    """Distillation compares the raw head maps cell by cell: the heads must be alike."""
+    import torch
+
+    ts, ss = teacher.detect, student.detect
+    if ts.nc != ss.nc:
+        raise SDKError(f"teacher {path}: has {ts.nc} classes ({', '.join(map(str, teacher.names))}), expected "
+                       f"the student's {ss.nc} ({', '.join(map(str, student.names))})")
+    if (ts.nl, ts.na) != (ss.nl, ss.na) or not torch.allclose(ts.anchors, ss.anchors) or \
+            list(teacher.stride) != list(student.stride):
+        raise SDKError(f"teacher {path}: its head has {ts.nl} levels x {ts.na} anchors (strides "
+                       f"{[int(s) for s in teacher.stride]}), expected the student's {ss.nl} x {ss.na} with the "
+                       f"same anchors and strides")

@@ -1,16 +1,14 @@
 """The machinery behind the precision analyses: one calibration, many quantized variants, each scored with the
-same evaluator and timed side by side; results written as markdown + JSON + PNG, atomically."""
-import json
+same evaluator and timed side by side (`sdk.compare.Comparator`); the commands write the results through
+`sdk.report.write_outputs` (markdown + JSON + PNG, atomically)."""
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import SDKError
-from ..fileio import atomic_path, ensure_parent, write_text_atomic
 from ..precision.plan import PrecisionPlan
-from .layers import check_float_model, load_model, metadata_of, onnx_layers
-from .quantize import QuantConfig, calibrate, quantize
+from ..quant.layers import check_float_model, load_model, metadata_of, onnx_layers
+from ..quant.quantize import QuantConfig, calibrate, quantize
 
 PARTIAL_PLANS = {
     "fp32": None,
@@ -44,7 +42,7 @@ class Workspace:
         check_float_model(self.proto, self.model)
         self.meta = metadata_of(self.proto)
         if not self.meta.has_sdk_props:
-            raise SDKError(f"--model {self.model}: no SDK metadata, expected an ONNX from 'python -m sdk export'")
+            raise SDKError(f"model {self.model}: no SDK metadata, expected an ONNX from 'python -m sdk export'")
         self.layers = onnx_layers(self.proto)
         self._tmp = tempfile.TemporaryDirectory(prefix="sdk-quant-")
         self.ranges_cache = os.path.join(self._tmp.name, "ranges.json")
@@ -71,32 +69,20 @@ class Workspace:
 
     def score(self, path):
         """mAP of a model on the workspace data (conf 0.001 / IoU 0.65, as the official test.py)."""
-        from ..detector import Detector
-        from ..evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
+        from ..compare import score_model
 
         if path not in self._scores:
-            with Detector(path, backend="ort", conf=EVAL_CONF, iou=EVAL_IOU, threads=self.threads) as det:
-                r = evaluate(det, self.dataset, progress=self.progress)
+            r = score_model(path, self.dataset, threads=self.threads, progress=self.progress)
             self._scores[path] = {"map50": r["map50"], "map50_95": r["map50_95"]}
         return self._scores[path]
 
     def latency(self, paths, runs=30, rounds=5):
-        """{label: p50 ms} for {label: model path}, timed interleaved in one run."""
-        import numpy as np
+        """{label: p50 ms} for {label: model path}, timed interleaved in one run (paths that repeat, once)."""
+        from ..compare import Comparator
 
-        from ..bench import interleaved_model_bench
-        from ..runners.onnxruntime import OnnxRuntimeRunner
-
-        unique = list(dict.fromkeys(paths.values()))  # plans that resolve to the same file are timed once
-        runners = {p: OnnxRuntimeRunner(p, threads=self.threads).load() for p in unique}
-        try:
-            h, w = self.meta.imgsz
-            x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
-            res = interleaved_model_bench({p: (r, x) for p, r in runners.items()}, runs=runs, rounds=rounds)
-        finally:
-            for r in runners.values():
-                r.close()
-        return {k: res[p]["p50_ms"] for k, p in paths.items()}
+        with Comparator(paths, threads=self.threads) as cmp:
+            timing = cmp.time(runs=runs, rounds=rounds)
+        return {k: t["p50_ms"] for k, t in timing.items()}
 
     def close(self):
         self._tmp.cleanup()
@@ -106,32 +92,6 @@ class Workspace:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def write_outputs(out_dir, name, title, headers, rows, payload, plot):
-    """<name>.md (table), <name>.json (payload) and <name>.png (plot(ax)) in out_dir, each written atomically.
-    The PNG is drawn first so a plotting failure leaves nothing behind."""
-    ensure_parent(Path(out_dir) / "x", "--out-dir")
-    from ..deps import require
-
-    matplotlib = require("matplotlib", "the analysis plots")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    plot(ax)
-    ax.set_title(title)
-    fig.tight_layout()
-    png = Path(out_dir) / f"{name}.png"
-    with atomic_path(png, "plot", suffix=".png") as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    md = [f"# {title}", "", "| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    md += ["| " + " | ".join(str(v) for v in r) + " |" for r in rows]
-    write_text_atomic(Path(out_dir) / f"{name}.md", "\n".join(md) + "\n", "markdown table")
-    write_text_atomic(Path(out_dir) / f"{name}.json", json.dumps(payload, indent=1, default=str), "JSON table")
-    return {"markdown": str(Path(out_dir) / f"{name}.md"), "json": str(Path(out_dir) / f"{name}.json"),
-            "png": str(png)}
 
 
 def conv_layers(layers):

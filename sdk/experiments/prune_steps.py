@@ -1,15 +1,14 @@
 """The steps behind the pruning table scripts (scripts/bench_distill.py, scripts/bench_gradual.py).
 
-Every step runs an SDK command the way a user would (`python -m sdk prune|train|distill ...`, one subprocess
-each, its output in a log file beside the checkpoints) and keeps the command's JSON in `<work>/<step>/step.json`,
-so an interrupted table resumes where it stopped and the two scripts share the steps they have in common (the
-one-shot fine-tune is the baseline of both tables). Checkpoints are scored as deployed: exported to ONNX and
-evaluated on onnxruntime (`sdk.prune.sweep.export_and_score`).
+Every step is a library call (`sdk.prune.api.prune_checkpoint` / `prune_gradually`, `sdk.train.api.fine_tune` /
+`distill`) run in this process with its output in a log file beside the checkpoints (watch it: the epochs appear
+as they end), and keeps the call's result in `<work>/<step>/step.json`, so an interrupted table resumes where it
+stopped and the two scripts share the steps they have in common (the one-shot fine-tune is the baseline of both
+tables). Checkpoints are scored as deployed: exported to ONNX and evaluated on onnxruntime
+(`sdk.experiments.prune_sweep.export_and_score`).
 """
+import contextlib
 import json
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,45 +17,16 @@ from ..errors import SDKError
 from ..fileio import write_text_atomic
 
 
-def run_sdk(args, log_path):
-    """`python -m sdk ARGS` with stdout and stderr in `log_path` (watch it: the epochs appear as they end);
-    returns the command's last-line JSON."""
-    cmd = [sys.executable, "-m", "sdk", *map(str, args)]
+def run_logged(fn, log_path, what):
+    """Run `fn()` with its stdout and stderr in `log_path`; an SDKError comes back as one line naming the log."""
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as log:
-        log.write("$ python " + " ".join(cmd[1:]) + "\n")
-        log.flush()
-        code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ,
-                              "PYTHONUNBUFFERED": "1"}).returncode
-    lines = log_path.read_text().strip().splitlines()
-    if code != 0 or not lines or not lines[-1].startswith("{"):
-        raise SDKError(f"python -m sdk {args[0]}: exit status {code}, expected 0 and a JSON result (see {log_path})")
-    return json.loads(lines[-1])
-
-
-def add_recipe_args(p, weights_help=None):
-    """The command-line face of `Recipe`, shared by the table scripts (scripts/bench_distill.py, bench_gradual.py)."""
-    p.add_argument("--weights", default="../shared/models/yolov7-tiny-pennfudan.pt", help=weights_help)
-    p.add_argument("--data", default="../shared/data/pennfudan")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--level", type=float, default=0.5)
-    p.add_argument("--criteria", default="fmc,l1")
-    p.add_argument("--imgsz", type=int, default=416)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--max-images", type=int, default=None, help="smoke runs: first N training images")
-    p.add_argument("--max-val-images", type=int, default=None)
-    p.add_argument("--stats-images", type=int, default=64)
-    p.add_argument("--work", default="/tmp/edge-prune-bench", help="steps are kept here; reruns resume")
-
-
-def recipe_from_args(args, **kw):
-    import torch
-
-    torch.set_num_threads(args.threads)
-    return Recipe(args.weights, args.data, Path(args.work), args.epochs, args.level, args.imgsz, threads=args.threads,
-                  max_images=args.max_images, max_val_images=args.max_val_images, stats_images=args.stats_images,
-                  log=lambda m: print(m, flush=True), **kw)
+    with open(log_path, "w", buffering=1) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        try:
+            return fn()
+        except SDKError as e:
+            print(f"error: {e}", file=log)
+            raise SDKError(f"{what}: {e} (see {log_path})") from None
 
 
 @dataclass
@@ -80,19 +50,19 @@ class Recipe:
     def tag(self, criterion):
         return f"{criterion}{int(round(self.level * 100))}"
 
-    def finetune_args(self):
-        args = ["--data", self.data, "--epochs", self.epochs, "--batch-size", self.batch_size, "--imgsz", self.imgsz,
-                "--warmup-epochs", 1, "--threads", self.threads, "--hyp", *self.hyp]
-        if self.max_images:
-            args += ["--max-images", self.max_images]
-        if self.max_val_images:
-            args += ["--max-val-images", self.max_val_images]
-        return args
+    def finetune_recipe(self):
+        """The fine-tune budget every row shares (1 warm-up epoch, the recipe's hyp overrides)."""
+        from ..train.recipe import FinetuneRecipe, parse_hyp
 
-    def prune_args(self, criterion):
-        args = ["--weights", self.weights, "--criterion", criterion, "--level", self.level, "--data", self.data,
-                "--imgsz", self.imgsz, "--stats-images", self.stats_images, "--threads", self.threads]
-        return args
+        return FinetuneRecipe(epochs=self.epochs, batch_size=self.batch_size, imgsz=self.imgsz, warmup_epochs=1,
+                              hyp=parse_hyp(self.hyp), threads=self.threads, max_images=self.max_images,
+                              max_val_images=self.max_val_images)
+
+    def _threads(self):
+        if self.threads:
+            import torch
+
+            torch.set_num_threads(self.threads)
 
     def step(self, name, fn):
         """Run `fn() -> dict` once; later calls (this or another script) read the kept result."""
@@ -116,14 +86,14 @@ class Recipe:
         from ..train.trainer import as_dataset
 
         names = list(load_checkpoint(self.weights)[0].names)
-        return as_dataset(load_dataset(self.data, names=names, split="val"), "val", names, "--val-data",
+        return as_dataset(load_dataset(self.data, names=names, split="val"), "val", names, "val_data",
                           self.max_val_images)
 
     def score(self, checkpoint, onnx_name):
         """Params, GFLOPs and mAP of a checkpoint through its exported ONNX on onnxruntime."""
         from ..models.checkpoint import load_checkpoint
-        from .measure import count_gflops, count_params
-        from .sweep import export_and_score
+        from ..prune.measure import count_gflops, count_params
+        from .prune_sweep import export_and_score
 
         model = load_checkpoint(checkpoint)[0]
         out = export_and_score(model, self.val(), Path(self.work) / "onnx" / f"{onnx_name}.onnx", self.imgsz)
@@ -140,7 +110,12 @@ class Recipe:
         out = Path(self.work) / tag / f"{tag}.pt"
 
         def fn():
-            rep = run_sdk(["prune", *self.prune_args(criterion), "-o", out], out.parent / "prune.log")
+            from ..prune.api import prune_checkpoint
+
+            self._threads()
+            rep = run_logged(lambda: prune_checkpoint(self.weights, out, criterion, self.level, data=self.data,
+                                                      stats_images=self.stats_images, imgsz=self.imgsz).report,
+                             out.parent / "prune.log", f"prune {tag}")
             rep.pop("layers", None)
             return {"checkpoint": str(out), "prune": rep, "before_finetune": self.score(out, tag)}
 
@@ -153,9 +128,15 @@ class Recipe:
         out_dir = Path(self.work) / name
 
         def fn():
-            cmd = ["distill", "--teacher", teacher, "--kd-weight", kd_weight] if teacher else ["train"]
-            res = run_sdk([*cmd, "--weights", student, *self.finetune_args(), "--out-dir", out_dir],
-                          out_dir / "run.log")
+            from ..train.api import DistillConfig, distill, fine_tune
+
+            self._threads()
+            if teacher:
+                job = lambda: distill(student, teacher, self.data, self.finetune_recipe(), out_dir,  # noqa: E731
+                                      kd=DistillConfig(weight=kd_weight))
+            else:
+                job = lambda: fine_tune(student, self.data, self.finetune_recipe(), out_dir)  # noqa: E731
+            res = run_logged(job, out_dir / "run.log", name).to_dict()
             return {"finetune": res, "score": self.score(out_dir / "best.pt", name)}
 
         return self.step(name, fn)
@@ -172,10 +153,14 @@ class Recipe:
         out_dir = Path(self.work) / name
 
         def fn():
-            rep = run_sdk(["prune", "--gradual", *self.prune_args(criterion), *self.finetune_args(),
-                           "--stats-images", event_images, "--recal-images", event_images,
-                           "--prune-updates", updates, "--prune-end", end, "--out-dir", out_dir,
-                           "-o", out_dir / f"{name}.pt"], out_dir / "run.log")
+            from ..prune.api import prune_gradually
+
+            self._threads()
+            rep = run_logged(lambda: prune_gradually(self.weights, self.data, out_dir, self.finetune_recipe(),
+                                                     out_dir / f"{name}.pt", criterion, self.level, updates=updates,
+                                                     end=end, stats_images=event_images,
+                                                     recal_images=event_images).report,
+                             out_dir / "run.log", name)
             rep.pop("layers", None)
             return {"gradual": rep, "score": self.score(out_dir / f"{name}.pt", name)}
 
@@ -192,10 +177,8 @@ def machine():
     (not during earlier runs it reads back)."""
     import os
 
-    import torch
-
-    from .sweep import machine_description
+    from ..report import describe_machine
 
     load = os.getloadavg()
-    return (f"{machine_description()}, torch {torch.__version__.split('+')[0]} CPU; load average when this "
-            f"file was written {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)")
+    return (f"{describe_machine()} (CPU builds); load average when this file was written {load[0]:.1f} / "
+            f"{load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min)")

@@ -15,7 +15,7 @@ Sparsity rises fast while the network has many redundant weights and slowly as i
 """
 from dataclasses import dataclass, field
 
-from .errors import SDKError
+from ..errors import SDKError
 
 
 def cubic_sparsity(step, final, initial=0.0, begin_step=0, num_updates=10, frequency=1):

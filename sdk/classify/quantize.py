@@ -9,12 +9,12 @@ from dataclasses import replace
 
 from calibrators.data_reader import ImageCalibrationReader
 
-from .classify import ClassifyPreprocessor, classify_extras, set_classify_props
-from .deps import require
-from .errors import SDKError
-from .fileio import atomic_path, temp_beside, discard
-
-CALIBRATE_METHODS = ("minmax", "entropy", "percentile")
+from ..deps import require
+from ..errors import SDKError
+from ..fileio import atomic_path, discard, temp_beside
+from ..quant.methods import ORT_METHODS as CALIBRATE_METHODS, canonical_method
+from .metadata import classify_extras, set_classify_props
+from .preprocess import ClassifyPreprocessor
 
 
 class ClassifierCalibrationReader(ImageCalibrationReader):
@@ -28,13 +28,14 @@ def quantize_classifier(model, output, calib_paths, method="minmax", per_channel
     """FP32 classifier ONNX -> QDQ INT8 ONNX; returns a report."""
     import onnx
 
-    from .runners.onnxruntime import OnnxRuntimeRunner
+    from ..runners.onnxruntime import OnnxRuntimeRunner
 
     q = require("onnxruntime.quantization", "INT8 quantization")
+    method = canonical_method(method)
     if method not in CALIBRATE_METHODS:
-        raise SDKError(f"--calib-method: got '{method}', expected one of {', '.join(CALIBRATE_METHODS)}")
+        raise SDKError(f"calib_method: got '{method}', expected one of {', '.join(CALIBRATE_METHODS)}")
     if not str(output).endswith(".onnx"):
-        raise SDKError(f"--int8: got '{output}', expected a path ending in .onnx")
+        raise SDKError(f"output: got '{output}', expected a path ending in .onnx")
     with OnnxRuntimeRunner(model) as runner:
         meta, extras, input_name = runner.metadata, classify_extras(runner), runner.input.name
     if meta.task != "classify":

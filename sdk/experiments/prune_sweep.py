@@ -12,19 +12,19 @@ import os
 from pathlib import Path
 
 from ..errors import SDKError
-from ..fileio import atomic_path, write_text_atomic
-from .plan import check_level
+from ..fileio import write_text_atomic
+from ..prune.plan import check_level
 
 
 def parse_levels(text):
     try:
         levels = [float(v) for v in str(text).split(",") if v.strip()]
     except ValueError:
-        raise SDKError(f"--levels: got '{text}', expected comma-separated ratios such as 0,0.5,0.6")
+        raise SDKError(f"levels: got '{text}', expected comma-separated ratios such as 0,0.5,0.6")
     if not levels:
-        raise SDKError(f"--levels: got '{text}', expected at least one ratio")
+        raise SDKError(f"levels: got '{text}', expected at least one ratio")
     for lv in levels:
-        check_level(lv, "--levels")
+        check_level(lv, "levels")
     return sorted(set(levels))
 
 
@@ -35,14 +35,14 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
     """Returns the result dict (rows + settings); writes models and nothing else (see `write_outputs`)."""
     from ..train.trainer import Trainer, as_dataset
     from ..train.validate import validate
-    from .api import make_criterion, prune_model
-    from .measure import count_gflops, count_params
-    from .recalibrate import recalibrate_batchnorm
+    from ..prune.api import make_criterion, prune_model
+    from ..prune.measure import count_gflops, count_params
+    from ..prune.recalibrate import recalibrate_batchnorm
 
     out_dir = Path(out_dir)
     names = list(model.names)
-    train = as_dataset(train_data, "train", names, "--data", max_train_images)
-    val = as_dataset(val_data, "val", names, "--val-data", max_val_images)
+    train = as_dataset(train_data, "train", names, "data", max_train_images)
+    val = as_dataset(val_data, "val", names, "val_data", max_val_images)
     crit_objs = {}
     for c in criteria:
         crit_objs[c] = make_criterion(c, model, train, imgsz, stats_images, seed, progress)
@@ -71,7 +71,7 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
         row.update(export_and_score(pruned, val, out_dir / "onnx" / f"{name}.onnx", imgsz))
         rows.append(row)
         # rows so far, so an interrupted sweep still leaves its numbers (latency comes at the end)
-        write_text_atomic(out_dir / "prune_sweep.partial.json", json.dumps(rows, indent=1), "--out-dir")
+        write_text_atomic(out_dir / "prune_sweep.partial.json", json.dumps(rows, indent=1), "out_dir")
         log(f"    params {row['params']:,}  GFLOPs {row['gflops']:.2f}  mAP@.5 {row['map50']:.3f} "
             f"(right after pruning {row['map50_pruned']:.3f})")
     bench_rows(rows, bench_runs)
@@ -86,35 +86,22 @@ def run_sweep(model, train_data, val_data, out_dir, levels, criteria=("fmc", "l1
 
 def export_and_score(model, val, onnx_path, imgsz):
     """Export to ONNX and score on `val` through onnxruntime (the deployed path; conf 0.001, IoU 0.65)."""
-    from ..detector import Detector
-    from ..evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
+    from ..compare import score_model
     from ..export.onnx_export import export_onnx
 
     onnx_path.parent.mkdir(parents=True, exist_ok=True)
-    _, rep = export_onnx(copy.deepcopy(model), onnx_path, imgsz=imgsz, source=onnx_path.stem)
-    with Detector(str(onnx_path), backend="ort", conf=EVAL_CONF, iou=EVAL_IOU) as det:
-        r = evaluate(det, val, progress=False)
+    export_onnx(copy.deepcopy(model), onnx_path, imgsz=imgsz, source=onnx_path.stem)
+    r = score_model(str(onnx_path), val, threads=None)
     return {"map50": round(r["map50"], 4), "map50_95": round(r["map50_95"], 4), "onnx": str(onnx_path),
             "onnx_mb": round(os.path.getsize(onnx_path) / 2**20, 3)}
 
 
 def bench_rows(rows, runs):
-    """Latency of each row's ONNX, interleaved; speed-up relative to the row named 'unpruned' (or the first)."""
-    import numpy as np
+    """Latency of each row's ONNX, interleaved; speed-up (mean latency) relative to 'unpruned' (or the first)."""
+    from ..compare import Comparator
 
-    from ..bench import interleaved_model_bench
-    from ..runners.onnxruntime import OnnxRuntimeRunner
-
-    runners = {r["name"]: OnnxRuntimeRunner(r["onnx"]).load() for r in rows}
-    try:
-        inputs = {}
-        for name, runner in runners.items():
-            shape = [d if isinstance(d, int) else 1 for d in runner.input.shape]
-            inputs[name] = (runner, np.random.default_rng(0).random(shape, dtype=np.float32))
-        times = interleaved_model_bench(inputs, runs=runs, warmup=3, rounds=5)
-    finally:
-        for runner in runners.values():
-            runner.close()
+    with Comparator({r["name"]: r["onnx"] for r in rows}, threads=None) as cmp:
+        times = cmp.time(runs=runs, warmup=3, rounds=5)
     base = times.get("unpruned", times[rows[0]["name"]])["mean_ms"]
     for r in rows:
         t = times[r["name"]]
@@ -123,19 +110,9 @@ def bench_rows(rows, runs):
 
 
 def machine_description():
-    import platform
+    from ..report import describe_machine
 
-    import onnxruntime
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()}-core {cpu}, onnxruntime {onnxruntime.__version__} CPUExecutionProvider"
+    return describe_machine()
 
 
 COLUMNS = [("name", "model"), ("level", "level"), ("params", "params"), ("gflops", "GFLOPs"),
@@ -153,56 +130,48 @@ def table_rows(result):
 
 
 def markdown(result):
+    from ..report import markdown_table
+
     s = result["settings"]
     unpruned = "fine-tuned too" if s.get("finetune_unpruned") else "the checkpoint as given"
     hyp = ", ".join(f"{k}={v:g}" for k, v in (s.get("hyp") or {}).items())
-    lines = [f"Pruning sweep: {s['train_images']} training images, pruned models fine-tuned {s['epochs']} "
-             f"epoch(s) at {s['imgsz']}, batch {s['batch_size']}{', ' + hyp if hyp else ''} (unpruned: {unpruned}); "
-             f"val {s['val_images']} images / {s['val_boxes']} boxes "
-             f"(COCO mAP, pycocotools; 'before fine-tune' = right after pruning and BatchNorm re-estimation); "
-             f"latency: onnxruntime CPU, batch 1, {s['bench_runs']} interleaved runs "
-             f"each, on {s['machine']}.", "",
-             "| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(row) + " |" for row in table_rows(result)]
-    return "\n".join(lines) + "\n"
+    note = (f"Pruning sweep: {s['train_images']} training images, pruned models fine-tuned {s['epochs']} "
+            f"epoch(s) at {s['imgsz']}, batch {s['batch_size']}{', ' + hyp if hyp else ''} (unpruned: {unpruned}); "
+            f"val {s['val_images']} images / {s['val_boxes']} boxes "
+            f"(COCO mAP, pycocotools; 'before fine-tune' = right after pruning and BatchNorm re-estimation); "
+            f"latency: onnxruntime CPU, batch 1, {s['bench_runs']} interleaved runs "
+            f"each (no thread spinning), on {s['machine']}.")
+    return markdown_table(table_rows(result), [h for _, h in COLUMNS], note=note)
 
 
 def plot(result, out_dir):
     """mAP@.5 vs params and mAP@.5 vs latency, one line per criterion (the unpruned point on both)."""
-    from ..deps import require
-
-    matplotlib = require("matplotlib", "the prune-sweep plots")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..report import plot_png
 
     paths = []
     base = [r for r in result["rows"] if r["criterion"] == "none"]
     for key, label, fname in (("params", "parameters", "map_vs_params.png"),
                               ("latency_ms", "onnxruntime CPU latency (ms)", "map_vs_latency.png")):
-        fig, ax = plt.subplots(figsize=(5.5, 4))
-        for crit in result["settings"]["criteria"]:
-            pts = sorted(base + [r for r in result["rows"] if r["criterion"] == crit], key=lambda r: r[key])
-            ax.plot([r[key] for r in pts], [r["map50"] for r in pts], "o-",
-                    label={"fmc": "feature-map clustering", "l1": "L1 norm"}.get(crit, crit))
-        ax.set_xlabel(label)
-        ax.set_ylabel("mAP@.5 (val)")
-        if key == "params":
-            ax.set_xscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        fig.tight_layout()
-        path = Path(out_dir) / fname
-        with atomic_path(path, "plot", suffix=".png") as tmp:
-            fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        paths.append(str(path))
+        def draw(ax, key=key, label=label):
+            for crit in result["settings"]["criteria"]:
+                pts = sorted(base + [r for r in result["rows"] if r["criterion"] == crit], key=lambda r: r[key])
+                ax.plot([r[key] for r in pts], [r["map50"] for r in pts], "o-",
+                        label={"fmc": "feature-map clustering", "l1": "L1 norm"}.get(crit, crit))
+            ax.set_xlabel(label)
+            ax.set_ylabel("mAP@.5 (val)")
+            if key == "params":
+                ax.set_xscale("log")
+            ax.grid(alpha=0.3)
+            ax.legend()
+
+        paths.append(plot_png(Path(out_dir) / fname, draw, size=(5.5, 4)))
     return paths
 
 
 def write_outputs(result, out_dir):
     out_dir = Path(out_dir)
-    write_text_atomic(out_dir / "prune_sweep.md", markdown(result), "--out-dir")
+    write_text_atomic(out_dir / "prune_sweep.md", markdown(result), "out_dir")
     result["plots"] = plot(result, out_dir)
-    write_text_atomic(out_dir / "prune_sweep.json", json.dumps(result, indent=1), "--out-dir")
+    write_text_atomic(out_dir / "prune_sweep.json", json.dumps(result, indent=1), "out_dir")
     return {"markdown": str(out_dir / "prune_sweep.md"), "json": str(out_dir / "prune_sweep.json"),
             "plots": result["plots"]}

@@ -1,0 +1,59 @@
+"""A constant-velocity Kalman filter on boxes as (centre x, centre y, aspect ratio, height), vectorised over tracks.
+
+The state and noise model of SORT/DeepSORT/ByteTrack: position noise scales with the box height (a far, small
+person moves fewer pixels than a near one), the aspect ratio is nearly constant. Written in numpy because it is
+twenty lines and the well-known implementations ship inside packages that pull torch or their own OpenCV.
+"""
+import numpy as np
+
+STD_POSITION = 1.0 / 20
+STD_VELOCITY = 1.0 / 160
+_NDIM = 4
+_F = np.eye(2 * _NDIM)
+_F[:_NDIM, _NDIM:] = np.eye(_NDIM)  # x' = x + v (one frame)
+_H = np.eye(_NDIM, 2 * _NDIM)
+
+
+def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = np.asarray(xyxy, np.float64).T
+    h = np.maximum(y2 - y1, 1e-6)
+    return np.stack([(x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / h, h], axis=-1)
+
+
+def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
+    cx, cy, a, h = np.asarray(xyah, np.float64).T
+    w = a * h
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1)
+
+
+def initiate(measurement: np.ndarray):
+    """Mean and covariance of a new track from one (cx, cy, a, h) measurement; velocities start at zero."""
+    mean = np.r_[measurement, np.zeros(_NDIM)]
+    h = measurement[3]
+    std = np.array([2 * STD_POSITION * h, 2 * STD_POSITION * h, 1e-2, 2 * STD_POSITION * h,
+                    10 * STD_VELOCITY * h, 10 * STD_VELOCITY * h, 1e-5, 10 * STD_VELOCITY * h])
+    return mean, np.diag(std ** 2)
+
+
+def predict(means: np.ndarray, covs: np.ndarray):
+    """One step ahead for `(n, 8)` means and `(n, 8, 8)` covariances."""
+    if not len(means):
+        return means, covs
+    h = means[:, 3]
+    std = np.stack([STD_POSITION * h, STD_POSITION * h, np.full_like(h, 1e-2), STD_POSITION * h,
+                    STD_VELOCITY * h, STD_VELOCITY * h, np.full_like(h, 1e-5), STD_VELOCITY * h], axis=1)
+    motion = np.einsum("ni,ij->nij", std ** 2, np.eye(2 * _NDIM))
+    means = means @ _F.T
+    covs = _F @ covs @ _F.T + motion
+    return means, covs
+
+
+def update(mean: np.ndarray, cov: np.ndarray, measurement: np.ndarray):
+    """Correct one track's state with a matched measurement."""
+    h = mean[3]
+    r = np.diag(np.array([STD_POSITION * h, STD_POSITION * h, 1e-1, STD_POSITION * h]) ** 2)
+    s = _H @ cov @ _H.T + r
+    gain = np.linalg.solve(s, (cov @ _H.T).T).T  # cov H^T S^-1, S symmetric positive definite
+    mean = mean + gain @ (measurement - _H @ mean)
+    cov = cov - gain @ s @ gain.T
+    return mean, cov
