@@ -16,20 +16,25 @@ _classes = {}
 
 
 class _CalibratorLogic:
-    """The protocol TensorRT calls: get_batch_size, get_batch(names) -> [device pointer] or None at the end,
-    read_calibration_cache -> bytes or None, write_calibration_cache(cache)."""
+    """The protocol TensorRT calls: get_batch_size, get_batch(names) -> [device pointer per input] or None at the
+    end, read_calibration_cache -> bytes or None, write_calibration_cache(cache).
 
-    def _setup(self, reader, memory, cache=None, batch_size=None):
+    With an explicit-batch network TensorRT reads exactly one volume of each input's shape (or of the
+    calibration profile's kOPT shape) from each pointer and ignores get_batch_size(), so every batch is checked
+    against `shapes` here (as Polygraphy's calibrator checks its data loader): a bigger buffer would silently
+    calibrate on its first image only."""
+
+    def _setup(self, reader, memory, cache=None, batch_size=None, shapes=None):
         self.reader = reader  # None when only a (checked) cache is given: TensorRT then never asks for data
         self.batch_size = reader.batch_size if reader is not None else int(batch_size or 1)
         self.memory = memory
         self.cache = cache  # sdk.tensorrt.calib_cache.CalibrationCache or None
+        self.shapes = dict(shapes or {})  # {input name: shape TensorRT reads}; empty = not checked
         self.batches_served = 0
         self.asked = False  # TensorRT asked for data (so "no batches" is the cause if the build fails)
         self.error = None
         self._iter = None
-        self._device = None
-        self._nbytes = 0
+        self._device = {}  # input name -> (device pointer, nbytes): one buffer per input
 
     def get_batch_size(self):
         return self.batch_size
@@ -40,23 +45,37 @@ class _CalibratorLogic:
             if self.reader is None:
                 return None
             if self._iter is None:
-                self._iter = self.reader.batches()
+                self._iter = iter(self.reader.batches())
             batch = next(self._iter, None)
             if batch is None:
                 return None
-            batch = np.ascontiguousarray(batch, dtype=np.float32)
-            if self._device is None:
-                self._nbytes = batch.nbytes
-                self._device = self.memory.device_alloc(self._nbytes)
-            if batch.nbytes != self._nbytes:
-                raise SDKError(f"calibration batch {self.batches_served}: got {batch.nbytes} bytes, expected "
-                               f"{self._nbytes}")
-            self.memory.htod(self._device, batch)
+            if not isinstance(batch, dict):  # an image reader: one array for the one image input
+                batch = {names[0]: batch}
+            ptrs = [self._upload(name, batch) for name in names]
             self.batches_served += 1
-            return [int(self._device)] * len(names)
+            return ptrs
         except Exception as e:  # noqa: BLE001 - reported by the builder after TensorRT returns
             self.error = e
             return None
+
+    def _upload(self, name, batch):
+        if name not in batch:
+            raise SDKError(f"calibration input '{name}': not in the calibration data (it has "
+                           f"{', '.join(sorted(batch))}), expected an array for every network input")
+        arr = np.ascontiguousarray(batch[name], dtype=np.float32)
+        want = self.shapes.get(name)
+        if want is not None and tuple(arr.shape) != tuple(want):
+            raise SDKError(f"calibration batch {self.batches_served} input '{name}': got shape {tuple(arr.shape)}, "
+                           f"expected {tuple(want)} (TensorRT reads exactly one input volume per batch)")
+        ptr, nbytes = self._device.get(name, (None, 0))
+        if ptr is None:
+            ptr, nbytes = self.memory.device_alloc(arr.nbytes), arr.nbytes
+            self._device[name] = (ptr, nbytes)
+        if arr.nbytes != nbytes:
+            raise SDKError(f"calibration batch {self.batches_served} input '{name}': got {arr.nbytes} bytes, "
+                           f"expected {nbytes}")
+        self.memory.htod(ptr, arr)
+        return int(ptr)
 
     def read_calibration_cache(self):
         try:
@@ -73,9 +92,9 @@ class _CalibratorLogic:
             self.error = e
 
     def free(self):
-        if self._device is not None:
-            self.memory.device_free(self._device)
-            self._device = None
+        for ptr, _ in self._device.values():
+            self.memory.device_free(ptr)
+        self._device = {}
 
     def check(self):
         """After the build: raise what went wrong inside the callbacks, or that no data arrived."""
@@ -100,17 +119,19 @@ def calibrator_class(kind, trt=None):
     if key not in _classes:
 
         # The logic comes first in the MRO: the pybind base defines the same method names as pure virtuals.
-        def __init__(self, reader, memory, cache=None, batch_size=None):
+        def __init__(self, reader, memory, cache=None, batch_size=None, shapes=None):
             base.__init__(self)  # pybind11 trampolines need the base constructor
-            self._setup(reader, memory, cache, batch_size)
+            self._setup(reader, memory, cache, batch_size, shapes)
 
         _classes[key] = type(name, (_CalibratorLogic, base), {"__init__": __init__, "kind": kind,
                                                                "__module__": __name__})
     return _classes[key]
 
 
-def make_calibrator(kind, reader, memory, cache=None, batch_size=None, trt=None):
-    return calibrator_class(kind, trt)(reader, memory, cache, batch_size)
+def make_calibrator(kind, reader, memory, cache=None, batch_size=None, trt=None, shapes=None):
+    """A calibrator of `kind` fed by `reader` (`.batch_size`, `.batches()` yielding arrays or {input: array});
+    `shapes` ({input: shape}) is what TensorRT will read per batch, checked on every batch."""
+    return calibrator_class(kind, trt)(reader, memory, cache, batch_size, shapes)
 
 
 def __getattr__(name):

@@ -16,7 +16,7 @@ QUIET = {"progress": False}
 
 
 def _int8(val_images, tmp_path, **kw):
-    return {"calib_images": str(val_images), "calib_batches": 2, "calib_batch_size": 2,
+    return {"calib_images": str(val_images), "calib_batches": 2,
             "calib_cache": str(tmp_path / "m.calib"), **kw}
 
 
@@ -26,7 +26,8 @@ def test_flags_for_each_precision(trt, onnx_model, val_images, tmp_path, precisi
     kw = _int8(val_images, tmp_path) if "INT8" in expected else {}
     report = build_engine(onnx_model, tmp_path / "m.engine", precision=precision, workspace="2G", **kw, **QUIET)
     assert flags_set(trt) == expected
-    assert report["flags"] == sorted(expected, key=["FP16", "INT8"].index)
+    assert [f for f in report["flags"] if f != "TF32"] == sorted(expected, key=["FP16", "INT8"].index)
+    assert ("TF32" in report["flags"]) is (precision != "fp32")  # TensorRT's default, cleared for fp32
     # network creation flags differ by version: EXPLICIT_BATCH on 8.x, nothing on 10
     assert calls(trt, "Builder.create_network") == [("Builder.create_network", 0 if trt.__version__.startswith("10") else 1)]
     assert ("IBuilderConfig.set_memory_pool_limit", "WORKSPACE", 2 << 30) in trt.CALLS
@@ -171,7 +172,8 @@ def test_sidecar_records_the_build(trt, onnx_model, tmp_path):
                           **QUIET)
     side = json.loads((tmp_path / "m.engine.json").read_text())
     assert side["tensorrt"] == trt.__version__
-    assert side["device"] == {"name": "Orin (fake)", "compute_capability": "8.7"}
+    assert side["device"] == {"name": "Orin (fake)", "compute_capability": "8.7", "multiprocessors": 16,
+                              "memory_gb": 64.0, "dla_cores": 2}
     assert side["onnx_sha256"] == report["onnx_sha256"] and len(side["onnx_sha256"]) == 64
     assert side["input_shape"] == [1, 3, 416, 416] and side["names"] == ["person"]
     assert side["metadata"]["imgsz"] == [416, 416] and side["metadata"]["blocks"]["head"] == [74, 75, 76, 77]
@@ -187,7 +189,8 @@ def test_parse_size():
 
 @pytest.fixture(scope="module")
 def qdq_model(onnx_model, val_images, tmp_path_factory):
-    """The shared model quantized to Q/DQ by onnxruntime with the SDK's calibration reader (2 images)."""
+    """The shared model quantized to Q/DQ by onnxruntime with the SDK's calibration reader (2 images), configured
+    the way TensorRT needs it (symmetric, float biases): onnxruntime's defaults are refused (test_trt_qdq.py)."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -199,7 +202,8 @@ def qdq_model(onnx_model, val_images, tmp_path_factory):
                                     progress=False)
     out = tmp_path_factory.mktemp("qdq") / "qdq.onnx"
     quantize_static(str(onnx_model), str(out), reader, quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False})
     assert any(n.op_type == "QuantizeLinear" for n in onnx.load(str(out)).graph.node)
     return out
 

@@ -63,7 +63,7 @@ def test_the_second_association_keeps_a_weakly_detected_person():
     frames = [[("A", box(100 + 4 * f, 200), 0.3 if 8 <= f < 14 else 0.9, 0)] for f in range(22)]
     byte = run_script(frames)["A"]
     assert byte == [1] * 22
-    plain = run_script(frames, ByteTracker(TrackerConfig(low_thresh=0.5)))["A"]
+    plain = run_script(frames, ByteTracker(TrackerConfig(low_thresh=TrackerConfig.track_thresh)))["A"]
     assert plain[8:14] == [-1] * 6 and plain[14:] == [1] * 8  # recovered from the lost buffer only
 
 

@@ -28,7 +28,7 @@ def _dims(value_info):
 def make_tiny_dynamic(path, names=('a "quoted" cat', "back\\slash", "café")):
     """A small dynamic-batch ONNX (Relu) with SDK metadata; by default odd class names (quotes, backslash, UTF-8)."""
     x = helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, 32, 32])
-    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 3, 32, 32])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", "c", "h", "w"])  # as torch marks them
     graph = helper.make_graph([helper.make_node("Relu", ["images"], ["output"])], "tiny", [x], [y])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # readable by the server environment's onnxruntime too
@@ -82,6 +82,7 @@ def test_dynamic_batch_config_and_escaped_names(tiny_dynamic, tmp_path):
     out = export_repository(path, tmp_path, backend="onnxruntime", max_batch=16, queue_delay_us=500, threads=2)
     cfg = _read(out.path)
     assert cfg.max_batch_size == 16 and list(cfg.input[0].dims) == [3, 32, 32]
+    assert list(cfg.output[0].dims) == [3, 32, 32]  # dynamic output dims filled by one onnxruntime run
     assert cfg.dynamic_batching.max_queue_delay_microseconds == 500
     assert config_parameters(cfg)["intra_op_thread_count"] == "2"
     assert metadata_from_parameters(config_parameters(cfg)).names == meta.names  # quotes, backslash, UTF-8 intact

@@ -181,7 +181,7 @@ def test_server_batch_of_a_dynamic_model_returns_each_client_its_own_outputs(ser
     def client(i):
         try:
             with TritonRunner(server.url(TINY, "grpc")) as r:
-                assert r.metadata.names == ["thing"] and r.input.shape == (None, 3, 32, 32)
+                assert r.metadata.names == ["thing"] and r.input.shape == r.outputs[0].shape == (None, 3, 32, 32)
                 for k in range(5):
                     x = np.random.default_rng(100 * i + k).standard_normal((2, 3, 32, 32), dtype=np.float32)
                     results[(i, k)] = (x, r.infer(x)["output"])

@@ -73,8 +73,7 @@ def test_build_reports_a_bad_calibration_image(trt, onnx_model, val_images, tmp_
         (images / p.name).write_bytes(p.read_bytes())
     (images / "zz-broken.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(SDKError, match="zz-broken.jpg"):
-        build_engine(onnx_model, tmp_path / "m.engine", precision="int8", calib_images=str(images),
-                     calib_batch_size=2, progress=False)
+        build_engine(onnx_model, tmp_path / "m.engine", precision="int8", calib_images=str(images), progress=False)
     assert not (tmp_path / "m.engine").exists()
     assert DEVICE.device == {}  # buffers freed on failure too
 
@@ -100,7 +99,7 @@ def test_cache_roundtrip_and_stale_refusal(tmp_path):
 
 
 def test_build_writes_then_reuses_then_refuses_stale_cache(trt, onnx_model, val_images, tmp_path):
-    kw = dict(precision="int8", calib_images=str(val_images), calib_batches=2, calib_batch_size=2,
+    kw = dict(precision="int8", calib_images=str(val_images), calib_batches=2,
               calib_cache=str(tmp_path / "m.calib"), progress=False)
     first = build_engine(onnx_model, tmp_path / "a.engine", **kw)
     assert first["calibration"]["batches_served"] == 2 and first["calibration"]["cache_written"]
@@ -114,7 +113,7 @@ def test_build_writes_then_reuses_then_refuses_stale_cache(trt, onnx_model, val_
     # the cache alone (no images) is enough when it matches the model, calibrator and TensorRT
     only_cache = {**kw, "calib_images": None}
     assert build_engine(onnx_model, tmp_path / "c.engine", **only_cache)["calibration"]["cache_reused"]
-    for change in ({"calib_batch_size": 4}, {"calibrator": "minmax"}, {"calib_batches": 1}):
+    for change in ({"calibrator": "minmax"}, {"calib_batches": 1}):
         with pytest.raises(SDKError, match="calibration cache .* stale"):
             build_engine(onnx_model, tmp_path / "d.engine", **{**kw, **change})
     assert not (tmp_path / "d.engine").exists()

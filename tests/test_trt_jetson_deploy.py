@@ -80,7 +80,7 @@ def test_selftest_plumbing_with_the_fake(trt10, onnx_model, pennfudan, tmp_path)
     """The fake engine computes the ONNX in FP32, so every row must equal onnxruntime's mAP: this proves the
     build -> sidecar -> runner -> eval path, not TensorRT's accuracy (that is the jetson-marked test)."""
     rows = run_selftest(onnx_model, pennfudan, tmp_path, calib_images=str(pennfudan / "images" / "train"),
-                        precisions=("fp32", "int8"), images=6, runs=2, calib_batches=1, calib_batch_size=2,
+                        precisions=("fp32", "int8"), images=6, runs=2, calib_batches=2,
                         layer_precision=["block:head:fp16"], progress=False)
     assert [r["precision"] for r in rows] == ["fp32", "fp32", "int8"]
     ref = rows[0]

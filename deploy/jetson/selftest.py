@@ -39,7 +39,7 @@ def _measure(detector, dataset, frames, runs):
 
 
 def run_selftest(onnx, data, workdir, calib_images=None, precisions=DEFAULT_PRECISIONS, images=None, runs=50,
-                 calib_batches=16, calib_batch_size=8, layer_precision=(), split="val", progress=True):
+                 calib_batches=16, calib_batch_size=None, layer_precision=(), split="val", progress=True):
     """Build each engine, evaluate and time it next to onnxruntime; returns the table rows (dicts)."""
     from sdk.data.datasets import load_dataset
     from sdk.data.images import read_image

@@ -17,9 +17,11 @@ def add_arguments(p):
     groups.add_calibration(p, required=False, count=None, method="entropy", methods=TRT_METHODS, seed=False,
                            aliases=("--calib-images",), method_aliases=("--calibrator",))
     p.add_argument("--calib-cache", default=None, help="calibration cache to reuse/write (refused when stale)")
-    p.add_argument("--calib-batches", type=groups.integer(1, 10**5), default=32,
-                   help="at most this many calibration batches")
-    p.add_argument("--calib-batch-size", type=groups.integer(1, 4096), default=8, help="images per calibration batch")
+    p.add_argument("--calib-batches", type=groups.integer(1, 10**5), default=None,
+                   help="at most this many calibration batches (default: 256 images' worth)")
+    p.add_argument("--calib-batch-size", type=groups.integer(1, 4096), default=None,
+                   help="images per calibration batch: must be the ONNX's batch for a static input (TensorRT "
+                        "reads one input volume per batch); for a dynamic batch default --opt-batch")
     p.add_argument("--layer-precision", action="append", default=[], metavar="PATTERN:PRECISION",
                    help="per-layer precision, repeatable: 'model.77*:fp32', 'block:head:fp16', 'op:Conv:int8', "
                         "'re:<regex>:fp16', 'heaviest:10:int8'")
@@ -30,6 +32,14 @@ def add_arguments(p):
     p.add_argument("--gpu-fallback", action="store_true", help="with --dla-core: run unsupported layers on the GPU")
     p.add_argument("--workspace", default=None, help="builder workspace limit, e.g. 2G or 512M")
     p.add_argument("--timing-cache", default=None, help="timing cache file to reuse and update (faster rebuilds)")
+    p.add_argument("--min-batch", type=groups.integer(1, 4096), default=None,
+                   help="dynamic-batch ONNX: smallest batch of the optimization profile (default 1)")
+    p.add_argument("--opt-batch", type=groups.integer(1, 4096), default=None,
+                   help="dynamic-batch ONNX: the batch TensorRT tunes kernels for (default --max-batch)")
+    p.add_argument("--max-batch", type=groups.integer(1, 4096), default=None,
+                   help="dynamic-batch ONNX: largest batch (default 8); a static ONNX keeps its own batch")
+    p.add_argument("--tf32", action="store_true",
+                   help="let fp32 layers use TF32 (TensorRT's default on Ampere/Orin); off: fp32 means fp32")
     p.add_argument("--verbose", action="store_true", help="TensorRT's verbose log")
     p.add_argument("--strict", action="store_true", help="fail (and write nothing) when the engine did not apply "
                                                          "every per-layer override")
@@ -44,9 +54,11 @@ def run(args):
                           layer_precision=args.layer_precision, precision_plan=args.precision_plan,
                           precision_constraints=args.precision_constraints, dla_core=args.dla_core,
                           gpu_fallback=args.gpu_fallback, workspace=args.workspace, timing_cache=args.timing_cache,
-                          verbose=args.verbose, strict=args.strict)
+                          verbose=args.verbose, strict=args.strict, min_batch=args.min_batch,
+                          opt_batch=args.opt_batch, max_batch=args.max_batch, tf32=args.tf32)
     rows = [[k, report[k]] for k in ("engine", "tensorrt", "device", "precision", "flags", "calibration",
-                                     "layer_precisions", "overrides_applied", "build_s", "size_mb")]
+                                     "layer_precisions", "regions", "profiles", "overrides_applied", "warnings",
+                                     "build_s", "size_mb")]
     print_table(rows, ["build", "value"])
     if report["overrides"]:
         print()

@@ -4,7 +4,7 @@
     python -m sdk camera --model m.engine --source csi://0 --save out.mp4 --output http://@:8080
     python -m sdk camera --model m.onnx --source video.mp4 --headless --json dets.jsonl --max-frames 300
     python -m sdk camera --model m.onnx --source rtsp://cam1/live --source rtsp://cam2/live --track \\
-        --count-line 0.1,0.6,0.9,0.6,door --save runs/cam{stream}.mp4 --output mosaic:rtsp://@:8554/wall
+        --count-line 0.1,0.6,0.9,0.6,door --save runs/cam{stream}.mp4 --output mosaic:runs/wall.mp4
 
 This module only maps flags onto the library (sdk.video: open_source, create_sinks, Pipeline; sdk.track) and
 adds the flag names to its errors.
@@ -46,7 +46,7 @@ def add_source_args(p):
 def add_sink_args(p):
     p.add_argument("--output", action="append", default=[], metavar="URI",
                    help="where annotated frames go; repeatable: display://, out.mp4, detections.jsonl, "
-                        "http://@:8080 (live view), rtsp://@:8554/NAME, rtp://HOST:PORT, mot:tracks.txt, "
+                        "http://@:8080 (live view), mot:tracks.txt (MOT Challenge), "
                         "mosaic:<output>; {stream} in a value makes one output per stream")
     p.add_argument("--save", default=None, metavar="VIDEO", help="save the annotated video (same as --output VIDEO)")
     p.add_argument("--json", default=None, metavar="JSONL",

@@ -25,12 +25,15 @@ def add_arguments(p):
     p.add_argument("--queue-delay-us", type=int, default=DEFAULT_QUEUE_DELAY_US,
                    help="dynamic batching: how long the server waits to fill a batch (microseconds)")
     p.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads per instance")
+    p.add_argument("--no-spinning", action="store_true",
+                   help="python backend: onnxruntime's idle threads yield instead of spinning (CPU hosts shared "
+                        "with other work)")
 
 
 def run(args):
     out = export_repository(args.model, args.repo, backend=args.backend, name=args.name, max_batch=args.max_batch,
                             instances=args.instances, kind=args.kind, queue_delay_us=args.queue_delay_us,
-                            threads=args.threads)
+                            threads=args.threads, spinning=not args.no_spinning)
     c = out.config
     print(f"wrote {out.path}: backend {c.backend}, max_batch_size {c.max_batch_size}, {c.instances} x {c.kind}"
           f"{', dynamic batching' if c.queue_delay_us is not None else ''}")

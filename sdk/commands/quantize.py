@@ -12,8 +12,13 @@ def add_arguments(p):
     add_plan(p)
     p.add_argument("-o", "--output", required=True, help="INT8 QDQ ONNX to write")
     p.add_argument("--trt-cache", default=None, help="also write a TensorRT calibration cache (text) here")
-    p.add_argument("--trt-version", type=integer(1000, 99999), default=8502,
-                   help="TensorRT version in the cache header (8502 = TensorRT 8.5.2, JetPack 5.1)")
+    p.add_argument("--trt-version", default="8502",
+                   help="TensorRT version in the cache header: 8502 or 8.5.2 (JetPack 5.1), 8602 (6.0), 100300 or "
+                        "10.3 (6.1/6.2)")
+    # TensorRT target (sdk/quant/trt_target.py): same calibration and plan, a Q/DQ form TensorRT parses
+    p.add_argument("--target", choices=("cpu", "trt"), default="cpu",
+                   help="cpu: onnxruntime's QDQ form (default); trt: symmetric int8 Q/DQ placed for TensorRT "
+                        "(build it with build_engine; --activations/--op-types do not apply)")
     p.add_argument("--save-ranges", default=None, help="also keep onnxruntime's JSON calibration ranges here")
 
 
@@ -44,11 +49,16 @@ def run(args):
     with tempfile.TemporaryDirectory(prefix="sdk-quant-") as tmp:
         ranges_path = args.save_ranges or os.path.join(tmp, "ranges.json")
         ranges = calibrate(args.model, reader, config.method, ranges_path, config.percentile)
-        report = quantize(args.model, args.output, ranges_path, plan, config,
-                          extra_metadata={"calibration": reader.fingerprint(), "calib_images": len(paths)})
+        extra = {"calibration": reader.fingerprint(), "calib_images": len(paths)}
+        if args.target == "trt":  # TensorRT target hook
+            from ..quant.trt_target import quantize_for_tensorrt
+
+            report = quantize_for_tensorrt(args.model, args.output, ranges, plan, extra_metadata=extra)
+        else:
+            report = quantize(args.model, args.output, ranges_path, plan, config, extra_metadata=extra)
     if args.trt_cache:
         report["trt_cache"] = args.trt_cache
-        report["trt_cache_tensors"] = write_cache(args.trt_cache, ranges, args.trt_version)
+        report["trt_cache_tensors"] = write_cache(args.trt_cache, ranges, args.trt_version, model=args.model)
     report["calib_images"] = len(paths)
     src_mb = round(os.path.getsize(args.model) / 2**20, 2)
     print_table([[args.model, src_mb, args.output, report["size_mb"], report["int8_nodes"], report["layers"],

@@ -83,3 +83,29 @@ def has_binding_api(engine):
 
 def nptype(trt, dtype):
     return trt.nptype(dtype)
+
+
+def init_plugins(trt, logger):
+    """Register libnvinfer_plugin's creators (EfficientNMS_TRT, BatchedNMS...) in this process: the ONNX parser
+    and the runtime look plugins up in the registry, which starts empty (TensorRT Python API,
+    `init_libnvinfer_plugins`). Harmless when already done or when the module has no plugin library."""
+    init = getattr(trt, "init_libnvinfer_plugins", None)
+    if init is not None:
+        init(logger, "")
+
+
+def profile_shape(engine, name, index, profile=0):
+    """(min, opt, max) of an input in an optimization profile: named-tensor API (8.5+) or bindings (8.x)."""
+    if hasattr(engine, "get_tensor_profile_shape"):
+        shapes = engine.get_tensor_profile_shape(name, profile)
+    else:
+        shapes = engine.get_profile_shape(profile, index)
+    return [tuple(int(d) for d in s) for s in shapes]
+
+
+def set_calibration_profile(config, profile):
+    """The INT8 calibration profile (deprecated with implicit calibration in 10.x, still honoured in 10.3)."""
+    if hasattr(config, "set_calibration_profile"):
+        config.set_calibration_profile(profile)
+        return True
+    return False

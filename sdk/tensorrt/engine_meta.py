@@ -65,3 +65,14 @@ def check_compatible(engine_path, record, trt_version, device):
         raise SDKError(f"engine {engine_path}: built for {built.get('name')} (compute {built.get('compute_capability')}), "
                        f"this GPU is {device.get('name')} (compute {device.get('compute_capability')}); expected the "
                        f"same GPU ({rebuild})")
+    # Every Orin module reports "Orin", compute 8.7: AGX, NX and Nano differ in SMs, memory and DLA cores, and
+    # an engine's tactics (and its DLA layers) are chosen for the board it was built on.
+    differ = [k for k in ("multiprocessors", "memory_gb", "dla_cores")
+              if built.get(k) is not None and device.get(k) is not None and built[k] != device[k]]
+    if device and built and differ:
+        raise SDKError(f"engine {engine_path}: built for {built.get('name')} ({_board(built)}), this GPU "
+                       f"is {device.get('name')} ({_board(device)}); expected the same board ({rebuild})")
+
+
+def _board(d):
+    return f"{d.get('multiprocessors')} SMs, {d.get('memory_gb')} GB, {d.get('dla_cores')} DLA cores"

@@ -3,10 +3,19 @@
 Two backends behind one small interface, whichever imports: cuda-python (`cuda.bindings.runtime`, or the
 older `cuda.cudart`; calls return `(err, value)` tuples) and pycuda (`pycuda.driver`). Set SDK_CUDA_MEMORY to
 `cuda-python` or `pycuda` to force one. Nothing here imports at SDK import time.
+
+pycuda needs a current context and aborts the process at exit when its context stack is not empty ("PyCUDA
+ERROR: The context stack was not empty upon module cleanup"). So one owner per process (`_PycudaContext`)
+pushes the device's primary context once for every PycudaMemory in use, pops it when the last one closes, and an
+atexit hook pops whatever is left (a runner never closed, an exception mid-build). A context that is already
+current (pycuda.autoinit, the application's own) is borrowed, never pushed or popped. Every memory object is a
+context manager; `close()` is idempotent.
 """
+import atexit
 import ctypes
 import importlib
 import os
+import threading
 
 import numpy as np
 
@@ -80,7 +89,79 @@ class CudaPythonMemory:
     def device_info(self, index=0):
         props = self._check(self.rt.cudaGetDeviceProperties(index), "cudaGetDeviceProperties")
         name = props.name.decode(errors="replace") if isinstance(props.name, bytes) else str(props.name)
-        return {"name": name.rstrip("\x00"), "compute_capability": f"{props.major}.{props.minor}"}
+        return _device_record(name.rstrip("\x00"), props.major, props.minor, props.multiProcessorCount,
+                              props.totalGlobalMem)
+
+    def close(self):
+        pass  # cuda-python uses the primary context implicitly: nothing to pop
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _device_record(name, major, minor, multiprocessors, memory_bytes):
+    """What tells GPUs apart for engine portability: every Orin module is "Orin", compute 8.7; AGX / NX / Nano
+    differ in multiprocessors and memory (the DLA count comes from TensorRT, see the builder and runner)."""
+    return {"name": name, "compute_capability": f"{major}.{minor}", "multiprocessors": int(multiprocessors),
+            "memory_gb": round(int(memory_bytes) / 2**30, 1)}
+
+
+class _PycudaContext:
+    """The one owner of the CUDA context pycuda needs current (see the module docstring)."""
+
+    _owners = {}  # id(driver module) -> owner
+    _lock = threading.Lock()
+    _hooked = False
+
+    def __init__(self, driver):
+        self.driver = driver
+        self.users = 0
+        self.pushed = None  # the context we pushed (None when borrowed or not yet acquired)
+
+    @classmethod
+    def of(cls, driver):
+        with cls._lock:
+            owner = cls._owners.get(id(driver))
+            if owner is None or owner.driver is not driver:
+                owner = cls._owners[id(driver)] = cls(driver)
+            if not cls._hooked:
+                atexit.register(cls.release_all)
+                cls._hooked = True
+            return owner
+
+    def acquire(self):
+        with self._lock:
+            if self.users == 0 and self.pushed is None:
+                self.driver.init()
+                if self.driver.Context.get_current() is None:
+                    ctx = self.driver.Device(0).retain_primary_context()
+                    ctx.push()
+                    self.pushed = ctx
+            self.users += 1
+
+    def release(self):
+        with self._lock:
+            self.users = max(0, self.users - 1)
+            if self.users == 0:
+                self._pop()
+
+    def _pop(self):
+        if self.pushed is not None:
+            self.pushed = None
+            self.driver.Context.pop()
+
+    @classmethod
+    def release_all(cls):
+        """atexit: pop every context still pushed, before pycuda's module cleanup checks the stack."""
+        for owner in list(cls._owners.values()):
+            try:
+                owner.users = 0
+                owner._pop()
+            except Exception:  # noqa: BLE001 - exiting anyway; the stack check is what matters
+                pass
 
 
 class PycudaMemory:
@@ -88,9 +169,9 @@ class PycudaMemory:
 
     def __init__(self, driver):
         self.cuda = driver
-        driver.init()
-        self.context = driver.Device(0).retain_primary_context()
-        self.context.push()
+        self._owner = _PycudaContext.of(driver)
+        self._owner.acquire()
+        self._open = True
         self._allocs = {}
 
     def device_alloc(self, nbytes):
@@ -134,10 +215,24 @@ class PycudaMemory:
     def device_info(self, index=0):
         dev = self.cuda.Device(index)
         major, minor = dev.compute_capability()
-        return {"name": dev.name(), "compute_capability": f"{major}.{minor}"}
+        sms = dev.get_attribute(self.cuda.device_attribute.MULTIPROCESSOR_COUNT)
+        return _device_record(dev.name(), major, minor, sms, dev.total_memory())
 
     def close(self):
-        self.context.pop()
+        """Free what is left and release the context (popped when the last user closes)."""
+        if not self._open:
+            return
+        for alloc in list(self._allocs.values()):
+            alloc.free()
+        self._allocs = {}
+        self._open = False
+        self._owner.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def cuda_memory(prefer=None):

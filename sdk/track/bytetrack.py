@@ -27,11 +27,14 @@ TENTATIVE, TRACKED, LOST, REMOVED = "tentative", "tracked", "lost", "removed"
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    """ByteTrack's parameters with the paper's defaults (MOT17 settings)."""
+    """ByteTrack's parameters. The association thresholds are the paper's; the score thresholds are lower than
+    its MOT17 ones (0.5 / 0.6): a YOLO score is objectness x class probability and runs lower than the
+    detector ByteTrack was tuned on (the shared person model scores walking people 0.4-0.6; Ultralytics'
+    ByteTrack defaults go down to 0.25)."""
 
-    track_thresh: float = 0.5  # detections above this are "high"; below (down to low_thresh) "low"
+    track_thresh: float = 0.4  # detections above this are "high"; below (down to low_thresh) "low"
     low_thresh: float = 0.1
-    new_track_thresh: float = 0.6  # a new track needs a detection at least this confident
+    new_track_thresh: float = 0.45  # a new track needs a detection at least this confident
     match_thresh: float = 0.8  # max (1 - IoU x score) cost in the first association
     low_match_thresh: float = 0.5  # max (1 - IoU) cost in the second association (low-score boxes)
     tentative_match_thresh: float = 0.7  # tentative tracks vs what is left of the high boxes

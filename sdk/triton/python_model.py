@@ -42,6 +42,9 @@ class TritonPythonModel:
         if threads:
             so.intra_op_num_threads = threads
             so.inter_op_num_threads = 1
+        if params.get("allow_spinning") == "0":  # idle threads yield the cores (CPU servers shared with clients)
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
         so.log_severity_level = 3
         self.session = ort.InferenceSession(path, sess_options=so, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]

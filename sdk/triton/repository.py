@@ -67,6 +67,29 @@ def _onnx_tensors(onnx_path):
     return tensors(model.graph.input), tensors(model.graph.output), meta
 
 
+def _probe_output_dims(onnx_path, inputs, outputs):
+    """Fill dynamic non-batch output dims (a dynamic-batch export marks every output dim dynamic) from one
+    onnxruntime run at batch 1, so the config states the real shapes and clients can recognise the layout."""
+    if not any(-1 in t.shape[1:] for t in outputs) or any(-1 in t.shape[1:] or not t.shape for t in inputs):
+        return False
+    import numpy as np  # noqa: PLC0415
+
+    from ..runners.onnxruntime import _ort, session_options  # noqa: PLC0415
+    from .config import TRITON_TO_NUMPY  # noqa: PLC0415
+
+    try:
+        session = _ort().InferenceSession(str(onnx_path), sess_options=session_options(1),
+                                          providers=["CPUExecutionProvider"])
+        feed = {t.name: np.zeros([1, *t.shape[1:]], TRITON_TO_NUMPY[t.data_type[len("TYPE_"):]]) for t in inputs}
+        results = session.run([t.name for t in outputs], feed)
+    except Exception as e:  # onnxruntime's own exception types: the config keeps the dynamic dims
+        print(f"note: {onnx_path}: output dims stay dynamic (onnxruntime could not run it: {type(e).__name__})")
+        return False
+    for t, r in zip(outputs, results):
+        t.shape = [t.shape[0], *(int(d) for d in r.shape[1:])]
+    return True
+
+
 def _engine_tensors(engine_path):
     """An engine's tensors come from the ONNX it was built from (named in build_engine's sidecar), since reading
     the engine itself needs TensorRT and the server's GPU."""
@@ -85,6 +108,7 @@ def _engine_tensors(engine_path):
     inputs, outputs, _ = _onnx_tensors(onnx_path)
     if record.get("input_shape") and inputs:
         inputs[0].shape = [int(d) for d in record["input_shape"]]
+    _probe_output_dims(onnx_path, inputs, outputs)
     return inputs, outputs, metadata_of(record), record.get("profile_max_batch")
 
 
@@ -108,7 +132,7 @@ def _batching(tensors, backend, max_batch, profile_max, model):
 
 
 def build_config(model, backend="onnxruntime", name=None, max_batch=None, instances=1, kind="auto",
-                 queue_delay_us=DEFAULT_QUEUE_DELAY_US, threads=None):
+                 queue_delay_us=DEFAULT_QUEUE_DELAY_US, threads=None, spinning=True):
     """The ModelConfig for `model` (ONNX, or an engine for the tensorrt backend) and notes for the user."""
     model = Path(model)
     if backend not in BACKENDS:
@@ -138,6 +162,7 @@ def build_config(model, backend="onnxruntime", name=None, max_batch=None, instan
             raise SDKError(f"--model {model}: got a TensorRT engine with --backend {backend}, expected an .onnx "
                            f"model (or --backend tensorrt)")
         inputs, outputs, meta = _onnx_tensors(model)
+        _probe_output_dims(model, inputs, outputs)
     if not inputs or not outputs:
         raise SDKError(f"--model {model}: got {len(inputs)} inputs and {len(outputs)} outputs, expected at least one "
                        f"of each")
@@ -152,6 +177,8 @@ def build_config(model, backend="onnxruntime", name=None, max_batch=None, instan
     params = metadata_parameters(meta) if meta.has_sdk_props else {}
     if threads:
         params["intra_op_thread_count"] = str(int(threads))  # the onnxruntime backend's own parameter name
+    if not spinning:
+        params["allow_spinning"] = "0"  # read by model.py; the onnxruntime backend has no such parameter
     cut = 1 if max_batch > 0 else 0
     config = ModelConfig(
         name=name, backend=backend, max_batch_size=max_batch, instances=int(instances), kind=KINDS[kind],
@@ -163,9 +190,10 @@ def build_config(model, backend="onnxruntime", name=None, max_batch=None, instan
 
 
 def export_repository(model, repo, backend="onnxruntime", name=None, max_batch=None, instances=1, kind="auto",
-                      queue_delay_us=DEFAULT_QUEUE_DELAY_US, threads=None, overwrite=True) -> ExportedRepository:
+                      queue_delay_us=DEFAULT_QUEUE_DELAY_US, threads=None, spinning=True,
+                      overwrite=True) -> ExportedRepository:
     """Write REPO/NAME (config.pbtxt, 1/<model file>, 1/model.py for the python backend); returns what it wrote."""
-    config, notes = build_config(model, backend, name, max_batch, instances, kind, queue_delay_us, threads)
+    config, notes = build_config(model, backend, name, max_batch, instances, kind, queue_delay_us, threads, spinning)
     repo = Path(repo)
     if repo.exists() and not repo.is_dir():
         raise SDKError(f"--repo {repo}: is a file, expected a folder for the model repository")

@@ -1,5 +1,5 @@
-"""Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`, `rtsp://@:8554/x`,
-`rtp://host:port`, `mot:tracks.txt` (MOT Challenge text), `mosaic:<output>` (every stream tiled in one frame).
+"""Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`,
+`mot:tracks.txt` (MOT Challenge text), `mosaic:<output>` (every stream tiled in one frame).
 
 Every sink implements the same small interface, called by the pipeline's drawing thread:
 
@@ -36,14 +36,12 @@ SINKS = {
     "file": "sdk.video.sinks:VideoFileSink",
     "jsonl": "sdk.video.sinks:JsonLinesSink",
     "http": "sdk.video.http_sink:HttpSink",
-    "rtsp": "sdk.video.streaming:RtspServerSink",
-    "rtp": "sdk.video.streaming:RtpSink",
     "mot": "sdk.video.sinks:MotSink",
     "mosaic": "sdk.video.mosaic:MosaicSink",
 }
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PREFIXES = ("mot", "mosaic")  # `mot:path`, `mosaic:<output>`: a sink wrapped around a path or another output
-MULTI_STREAM = ("jsonl", "display", "mosaic", "http")  # one of these serves every stream
+MULTI_STREAM = ("jsonl", "display", "mosaic")  # one of these serves every stream (http: mosaic:http://... for now)
 STREAM_PLACEHOLDER = "{stream}"
 
 
@@ -84,6 +82,9 @@ def sink_kind(text):
             raise SDKError(f"--output {text}: got nothing after '{prefix}:', expected {prefix}:"
                            + ("PATH.txt" if prefix == "mot" else "<output> such as mosaic:runs/all.mp4"))
         return prefix
+    if str(text).lower().startswith(("rtsp://", "rtp://")):  # not built yet: say so rather than read it as a path
+        raise SDKError(f"--output {text}: got an RTSP/RTP output, expected a video path, http://HOST:PORT, "
+                       f"display://, mot:PATH or mosaic:<output>: streaming out over RTSP/RTP is not implemented yet")
     if str(text).lower().startswith("webrtc://"):
         raise SDKError(f"--output {text}: got webrtc://, expected http://HOST:PORT (MJPEG live view), "
                        f"rtsp://@:8554/NAME or rtp://HOST:PORT: WebRTC output is not implemented yet")
@@ -117,7 +118,7 @@ def create_sink(text, token=None, **options):
 def create_sinks(outputs, streams=1, token=None, **options):
     """Sinks for several --output values and `streams` sources: a `{stream}` in a value makes one sink per
     stream (the placeholder replaced by the stream's number); a value without one is a single sink, which
-    must be able to take every stream when there are several (JSON lines, display, mosaic:, http://)."""
+    must be able to take every stream when there are several (JSON lines, display, mosaic:)."""
     sinks = []
     for text in outputs:
         kind = sink_kind(str(text).replace(STREAM_PLACEHOLDER, "0"))

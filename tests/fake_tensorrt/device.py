@@ -7,6 +7,10 @@ import numpy as np
 
 DEVICE_NAME = "Orin (fake)"
 COMPUTE_CAPABILITY = (8, 7)
+# cudaDeviceProp of a Jetson AGX Orin 64GB: every Orin module reports the name "Orin" and compute 8.7; they
+# differ in multiprocessors (AGX 16, NX 8, Nano 8/4), memory and DLA cores (AGX/NX 2, Nano 0).
+AGX_ORIN = {"name": DEVICE_NAME, "multiprocessors": 16, "memory": 64 << 30, "dla_cores": 2}
+ORIN_NANO_8GB = {"name": DEVICE_NAME, "multiprocessors": 8, "memory": 8 << 30, "dla_cores": 0}
 
 
 class FakeDevice:
@@ -14,6 +18,7 @@ class FakeDevice:
         self.reset()
 
     def reset(self):
+        self.props = dict(AGX_ORIN)  # tests may switch the "board"
         self.device = {}  # base pointer -> uint8 array
         self.host = {}  # pinned host address -> uint8 array (real memory, so ctypes can view it)
         self.streams = set()

@@ -1,11 +1,20 @@
 """Fake CUDA memory modules over the fake device: cuda-python's runtime (every call returns a tuple whose
-first item is a cudaError_t) and pycuda.driver (objects and exceptions). Only the calls the SDK may use exist."""
+first item is a cudaError_t) and pycuda.driver (objects and exceptions). Only the calls the SDK may use exist.
+
+pycuda keeps a context stack: allocations, streams and copies need a current context ("cuMemAlloc failed:
+invalid device context" otherwise), and when the stack is not empty at module cleanup pycuda prints "PyCUDA
+ERROR: The context stack was not empty upon module cleanup" and aborts the process (pycuda src/cpp/cuda.hpp,
+context_stack destructor; NVIDIA/TensorRT issues #1107 and #2357). The fake does the same, from an atexit hook
+registered when the fake driver is made, so it runs after the atexit hooks of code that imported it later."""
+import atexit
 import enum
+import os
+import sys
 import types
 
 import numpy as np
 
-from .device import COMPUTE_CAPABILITY, DEVICE, DEVICE_NAME
+from .device import COMPUTE_CAPABILITY, DEVICE
 
 
 class cudaError_t(enum.IntEnum):  # noqa: N801 - real name
@@ -25,9 +34,10 @@ class cudaMemcpyKind(enum.IntEnum):  # noqa: N801
 
 class cudaDeviceProp:  # noqa: N801
     def __init__(self):
-        self.name = DEVICE_NAME.encode()
+        self.name = DEVICE.props["name"].encode()
         self.major, self.minor = COMPUTE_CAPABILITY
-        self.totalGlobalMem = 8 << 30
+        self.totalGlobalMem = DEVICE.props["memory"]
+        self.multiProcessorCount = DEVICE.props["multiprocessors"]
 
 
 def _guard(fn):
@@ -116,14 +126,35 @@ def make_cudart():
     return mod
 
 
-def make_pycuda_driver():
+PYCUDA_ABORT = """-------------------------------------------------------------------
+PyCUDA ERROR: The context stack was not empty upon module cleanup.
+-------------------------------------------------------------------
+A context was still active when the context stack was being
+cleaned up. At this point in our execution, CUDA may already
+have been deinitialized, so there is no way we can finish
+cleanly. The program will be aborted now.
+Use Context.pop() to avoid this problem.
+-------------------------------------------------------------------"""
+
+
+def make_pycuda_driver(abort_at_exit=True):
     mod = types.ModuleType("pycuda.driver")
+    stack = []  # the context stack (pycuda's context_stack): the last entry is current
+    mod.CONTEXT_STACK = stack  # for tests: not a pycuda attribute
 
     class Error(Exception):
         pass
 
+    class LogicError(Error):
+        pass
+
+    def _need_context(what):
+        if not stack:
+            raise LogicError(f"{what} failed: invalid device context")
+
     class DeviceAllocation:
         def __init__(self, nbytes):
+            _need_context("cuMemAlloc")
             self.ptr = DEVICE.malloc(nbytes)
 
         def __int__(self):
@@ -132,35 +163,66 @@ def make_pycuda_driver():
         __index__ = __int__
 
         def free(self):
+            _need_context("cuMemFree")
             DEVICE.free(self.ptr)
 
     class Stream:
         def __init__(self):
+            _need_context("cuStreamCreate")
             self.handle = DEVICE.new_stream()
 
         def synchronize(self):
+            _need_context("cuStreamSynchronize")
             DEVICE.log.append(("sync", self.handle))
 
     class Context:
         def push(self):
+            stack.append(self)
             DEVICE.log.append(("ctx_push",))
 
-        def pop(self):
+        @staticmethod
+        def pop():  # pycuda: pops the *current* context, whichever object it is called on
+            if not stack:
+                raise LogicError("cuCtxPopCurrent failed: invalid device context")
+            stack.pop()
             DEVICE.log.append(("ctx_pop",))
+
+        @staticmethod
+        def get_current():
+            return stack[-1] if stack else None
+
+        def detach(self):
+            if self in stack:
+                stack.remove(self)
 
     class Device:
         def __init__(self, index):
             if index != 0:
-                raise Error(f"invalid device ordinal {index}")
+                raise LogicError(f"cuDeviceGet failed: invalid device ordinal {index}")
 
         def name(self):
-            return DEVICE_NAME
+            return DEVICE.props["name"]
 
         def compute_capability(self):
             return COMPUTE_CAPABILITY
 
+        def total_memory(self):
+            return DEVICE.props["memory"]
+
+        def get_attribute(self, attr):
+            if attr == device_attribute.MULTIPROCESSOR_COUNT:
+                return DEVICE.props["multiprocessors"]
+            raise LogicError(f"attribute {attr} not modelled by the fake")
+
         def retain_primary_context(self):
             return Context()
+
+        def make_context(self, flags=0):
+            ctx = Context()
+            ctx.push()
+            return ctx
+
+    device_attribute = enum.IntEnum("device_attribute", ["MULTIPROCESSOR_COUNT"])
 
     def _host(arr):
         if not isinstance(arr, np.ndarray):
@@ -168,22 +230,38 @@ def make_pycuda_driver():
         return np.ascontiguousarray(arr)
 
     def memcpy_htod_async(dest, src, stream=None):
+        _need_context("cuMemcpyHtoDAsync")
         src = _host(src)
         DEVICE.htod(int(dest), src.ctypes.data, src.nbytes)
         DEVICE.log.append(("memcpy_async", 1))
 
     def memcpy_dtoh_async(dest, src, stream=None):
+        _need_context("cuMemcpyDtoHAsync")
         DEVICE.dtoh(dest.ctypes.data, int(src), dest.nbytes)
         DEVICE.log.append(("memcpy_async", 2))
 
     def memcpy_htod(dest, src):
+        _need_context("cuMemcpyHtoD")
         src = _host(src)
         DEVICE.htod(int(dest), src.ctypes.data, src.nbytes)
 
+    def pagelocked_empty(shape, dtype, order="C", mem_flags=0):
+        _need_context("cuMemHostAlloc")
+        return np.empty(shape, dtype, order)
+
+    def _module_cleanup():
+        if stack:
+            sys.stderr.write(PYCUDA_ABORT + "\n")
+            sys.stderr.flush()
+            os.abort()
+
+    if abort_at_exit:
+        atexit.register(_module_cleanup)
     mod.init = lambda flags=0: None
     mod.mem_alloc = DeviceAllocation
-    mod.pagelocked_empty = lambda shape, dtype, order="C", mem_flags=0: np.empty(shape, dtype, order)
-    mod.Stream, mod.Device, mod.Error = Stream, Device, Error
+    mod.pagelocked_empty = pagelocked_empty
+    mod.Stream, mod.Device, mod.Context, mod.Error, mod.LogicError = Stream, Device, Context, Error, LogicError
+    mod.device_attribute = device_attribute
     mod.memcpy_htod_async, mod.memcpy_dtoh_async, mod.memcpy_htod = memcpy_htod_async, memcpy_dtoh_async, memcpy_htod
     return mod
 
