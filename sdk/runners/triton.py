@@ -11,6 +11,7 @@ after a successful load (server restarted, network blip) is retried with back-of
 
 tritonclient is imported on first use: `pip install -e ".[triton]"`.
 """
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -119,6 +120,11 @@ def _client_module(protocol):
     return client
 
 
+def _short(text, n=40):
+    text = str(text or "")
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
 class TritonRunner(Runner):
     backend = "triton"
 
@@ -130,7 +136,7 @@ class TritonRunner(Runner):
         self.reconnect_attempts = int(reconnect if reconnect is not None else parsed.reconnect)
         self.max_batch_size = 0
         self.reconnects = 0  # successful reconnections over the runner's life
-        self.client = None
+        self._clients = {}  # thread id -> client: tritonclient.http's gevent client works only in its own thread
         self._sleep = sleep
         self._mod = None
 
@@ -140,14 +146,33 @@ class TritonRunner(Runner):
         self._connect()
         self._read_config()
 
-    def _connect(self):
+    def _new_client(self):
         mod, u = self._mod, self.url
+        if u.protocol == "http":
+            return mod.InferenceServerClient(u.address, connection_timeout=self.timeout_s,
+                                             network_timeout=self.timeout_s)
+        return mod.InferenceServerClient(u.address)
+
+    @property
+    def client(self):
+        """This thread's client (a pipeline calls from its inference thread, not the one that connected). gRPC
+        clients are thread-safe and shared; HTTP ones (gevent) get one per thread."""
+        if not self._clients:
+            return None
+        tid = threading.get_ident()
+        if tid not in self._clients:
+            if self.url.protocol != "http":
+                return next(iter(self._clients.values()))
+            try:
+                self._clients[tid] = self._new_client()
+            except Exception as e:  # noqa: BLE001 - mapped to one line naming the URL
+                raise self._unavailable(e) from None
+        return self._clients[tid]
+
+    def _connect(self):
+        u = self.url
         try:
-            if u.protocol == "http":
-                self.client = mod.InferenceServerClient(u.address, connection_timeout=self.timeout_s,
-                                                        network_timeout=self.timeout_s)
-            else:
-                self.client = mod.InferenceServerClient(u.address)
+            self._clients = {threading.get_ident(): self._new_client()}
             live = self._call(self.client.is_server_live)
         except TritonUnavailable:
             raise
@@ -214,12 +239,12 @@ class TritonRunner(Runner):
             self.reconnects += 1
             return self
         raise TritonUnavailable(f"{self.url}: server unreachable after {attempts} reconnect attempts "
-                                f"(last: {last or 'no attempt made'}), expected the server back at {self.url.address}",
+                                f"(last: {_short(last) or 'no attempt made'}), expected the server back",
                                 last or "")
 
     def _drop_client(self):
-        client, self.client = self.client, None
-        if client is not None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
             try:
                 client.close()
             except Exception:  # closing a dead connection: nothing to report
@@ -291,8 +316,9 @@ class TritonRunner(Runner):
 
     def _unavailable(self, e) -> TritonUnavailable:
         cause = _message(e)
-        return TritonUnavailable(f"{self.url}: server at {self.url.address} unreachable ({cause}), expected a "
-                                 f"running Triton server (tritonserver --model-repository ...)", cause)
+        short = cause if len(cause) <= 40 else cause[:37] + "..."  # the error line must keep its 'expected' part
+        return TritonUnavailable(f"{self.url}: server unreachable ({short}), expected a running Triton server",
+                                 cause)
 
     def describe(self):
         return f"triton ({self.url.protocol} {self.url.address}, model {self.url.model}, max batch " \
