@@ -61,11 +61,14 @@ def run(args):
         report["trt_cache_tensors"] = write_cache(args.trt_cache, ranges, args.trt_version, model=args.model)
     report["calib_images"] = len(paths)
     src_mb = round(os.path.getsize(args.model) / 2**20, 2)
+    # the TensorRT target has one fixed form (symmetric s8, zero point 0): no CPU choice to report
+    form = report.get("int8_form") or {"target": "tensorrt", "activations": "s8", "reduce_range": False,
+                                       "kernel": "TensorRT explicit Q/DQ",
+                                       "reason": "onnx-tensorrt accepts only symmetric int8 with zero point 0"}
     print_table([[args.model, src_mb, args.output, report["size_mb"], report["int8_nodes"], report["layers"],
-                  config.method, report["int8_form"]["activations"], len(paths)]],
+                  config.method, form["activations"], len(paths)]],
                 ["fp32 model", "MB", "int8 model", "MB", "int8 nodes", "layers", "calibration", "activations",
                  "images"])
-    form = report["int8_form"]
     print(f"int8 form for {form['target']}: {form['activations']} activations, "
           f"{'7-bit' if form['reduce_range'] else '8-bit'} weights ({form['kernel']}): {form['reason']}. Speed not "
           f"measured here: python -m sdk bench --model {args.output} --against {args.model}", file=sys.stderr)
