@@ -52,10 +52,6 @@ class TensorRTRunner(Runner):
         trt = self.trt = trtapi.import_tensorrt()
         self.record = read_sidecar(self.path)
         self._logger = trtapi.make_logger(trt, self.verbose)
-        # issue 15 (sdk/layouts.py): engines with NMS inside hold EfficientNMS_TRT, which needs the plugin library
-        from ..layouts import init_trt_plugins  # noqa: PLC0415
-
-        init_trt_plugins(trt, self._logger)
         self._runtime = trt.Runtime(self._logger)
         if self.memory is None:
             self.memory = cuda_memory()

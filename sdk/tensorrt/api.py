@@ -89,9 +89,9 @@ def init_plugins(trt, logger):
     """Register libnvinfer_plugin's creators (EfficientNMS_TRT, BatchedNMS...) in this process: the ONNX parser
     and the runtime look plugins up in the registry, which starts empty (TensorRT Python API,
     `init_libnvinfer_plugins`). Harmless when already done or when the module has no plugin library."""
-    init = getattr(trt, "init_libnvinfer_plugins", None)
-    if init is not None:
-        init(logger, "")
+    from .. import layouts  # one implementation (looked up at call time, so tests can take the library away)
+
+    layouts.init_trt_plugins(trt, logger)
 
 
 def profile_shape(engine, name, index, profile=0):

@@ -619,6 +619,12 @@ def make_tensorrt(flavour="8.5"):
         # rule: activations quantize per tensor; per-channel Q/DQ only on constant weights along K (axis 0)
         # (TensorRT Developer Guide, "Explicit Quantization": "per-channel quantization ... weights only").
         inits = {t.name for t in net._onnx.graph.initializer}
+        # Weights that are quantized in the graph (constant -> Q -> DQ, the pytorch-quantization / QAT export form)
+        # are still weights: TensorRT constant-folds the Q (Developer Guide, "Explicit Quantization": Q/DQ on
+        # weights may be left unfolded in the ONNX; onnx-tensorrt QuantizeLinear on a constant input).
+        consts = inits | {o for n in net._onnx.graph.node if n.op_type == "Constant" for o in n.output}
+        inits = consts | {n.output[0] for n in net._onnx.graph.node
+                          if n.op_type == "QuantizeLinear" and n.input[0] in consts}
         for n in net._onnx.graph.node:
             if n.op_type not in ("QuantizeLinear", "DequantizeLinear"):
                 continue

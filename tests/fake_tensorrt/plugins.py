@@ -19,9 +19,13 @@ def with_plugins(trt):
     state = {"registered": False}
     deserialize = trt.Runtime.deserialize_cuda_engine
 
+    builtin = getattr(trt, "init_libnvinfer_plugins", None)  # the version-split fake has the rule built in
+
     def init_libnvinfer_plugins(logger, namespace):
-        trt.CALLS.append(("init_libnvinfer_plugins", namespace))
         state["registered"] = True
+        if builtin is not None:
+            return builtin(logger, namespace)
+        trt.CALLS.append(("init_libnvinfer_plugins", namespace))
         return True
 
     def deserialize_cuda_engine(self, blob):
@@ -44,7 +48,7 @@ def plugin_engine(trt, onnx_path, out, plugins=("EfficientNMS_TRT",)):
     """A fake serialized engine (this fake's format and version) for `onnx_path`, declaring `plugins`."""
     layers = [{"Name": p, "LayerType": "PluginV2", "Inputs": [], "Outputs": []} for p in plugins]
     header = {"version": trt.__version__, "layers": layers, "verbosity": "LAYER_NAMES_ONLY", "device": "GPU",
-              "flags": [], "plugins": list(plugins)}
+              "flags": [], "plugins": list(plugins), "dla_core": -1, "profiles": []}
     h = json.dumps(header).encode()
     with open(onnx_path, "rb") as f:
         body = f.read()
