@@ -86,6 +86,29 @@ def _stats(server, model=MODEL, settle=None):
         time.sleep(0.1)
 
 
+def _frames_executed(stats):
+    """Frames the server has run for a model: batch size x executions, summed over its batch statistics."""
+    return sum(int(b["batch_size"]) * int(b["compute_infer"]["count"]) for b in stats.get("batch_stats", []))
+
+
+def _run_clients(client, n, timeout):
+    """`client(i)` in n threads at once; returns the exceptions they raised."""
+    errors = []
+
+    def guarded(i):
+        try:
+            client(i)
+        except Exception as e:  # noqa: BLE001 - reported by the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    return errors
+
+
 def _last_json(stdout):
     return json.loads(stdout.strip().splitlines()[-1])
 
@@ -147,25 +170,17 @@ def test_concurrent_clients_are_batched_by_the_server(server):
     from sdk.runners.triton import TritonRunner
 
     x = np.random.default_rng(2).random((1, 3, 416, 416), dtype=np.float32)
-    before = {b["batch_size"]: b["compute_infer"]["count"] for b in _stats(server).get("batch_stats", [])}
-    errors = []
+    first = _stats(server)
+    before = {b["batch_size"]: b["compute_infer"]["count"] for b in first.get("batch_stats", [])}
 
     def client(i):
-        try:
-            with TritonRunner(server.url(MODEL, "grpc" if i % 2 else "http")) as r:
-                for _ in range(6):
-                    r.infer(x)
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        with TritonRunner(server.url(MODEL, "grpc" if i % 2 else "http")) as r:
+            for _ in range(6):
+                r.infer(x)
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    errors = _run_clients(client, 4, timeout=300)
     assert not errors, errors
-    done = lambda st: sum(int(b["batch_size"]) * int(b["compute_infer"]["count"])  # noqa: E731
-                          for b in st.get("batch_stats", [])) >= sum(k * n for k, n in before.items()) + 24
+    done = lambda st: _frames_executed(st) >= _frames_executed(first) + 24  # noqa: E731
     after = {b["batch_size"]: b["compute_infer"]["count"] for b in _stats(server, settle=done)["batch_stats"]}
     executed = {size: n - before.get(size, 0) for size, n in after.items() if n > before.get(size, 0)}
     assert sum(size * n for size, n in executed.items()) == 24  # every request ran exactly once
@@ -176,29 +191,21 @@ def test_server_batch_of_a_dynamic_model_returns_each_client_its_own_outputs(ser
     """Clients' requests merged into one onnxruntime call (dynamic-batch ONNX) come back split correctly."""
     from sdk.runners.triton import TritonRunner
 
-    results, errors = {}, []
+    results = {}
 
     def client(i):
-        try:
-            with TritonRunner(server.url(TINY, "grpc")) as r:
-                assert r.metadata.names == ["thing"] and r.input.shape == r.outputs[0].shape == (None, 3, 32, 32)
-                for k in range(5):
-                    x = np.random.default_rng(100 * i + k).standard_normal((2, 3, 32, 32), dtype=np.float32)
-                    results[(i, k)] = (x, r.infer(x)["output"])
-        except Exception as e:  # noqa: BLE001 - reported below
-            errors.append(e)
+        with TritonRunner(server.url(TINY, "grpc")) as r:
+            assert r.metadata.names == ["thing"] and r.input.shape == r.outputs[0].shape == (None, 3, 32, 32)
+            for k in range(5):
+                x = np.random.default_rng(100 * i + k).standard_normal((2, 3, 32, 32), dtype=np.float32)
+                results[(i, k)] = (x, r.infer(x)["output"])
 
-    threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors = _run_clients(client, 3, timeout=120)
     assert not errors, errors
     assert len(results) == 15
     for x, y in results.values():
         np.testing.assert_array_equal(y, np.maximum(x, 0))
-    done = lambda st: sum(int(b["batch_size"]) * int(b["compute_infer"]["count"])  # noqa: E731
-                          for b in st.get("batch_stats", [])) >= 30
+    done = lambda st: _frames_executed(st) >= 30  # noqa: E731
     sizes = {b["batch_size"] for b in _stats(server, TINY, settle=done)["batch_stats"]}
     assert max(sizes) > 2, sizes  # at least two clients' requests (2 frames each) ran together
 
