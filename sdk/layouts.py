@@ -319,14 +319,9 @@ def parse_names(value) -> list:
     text = str(value)
     p = Path(text)
     if p.suffix.lower() in (".yaml", ".yml"):
-        if not p.is_file():
-            raise SDKError(f"--names {text}: file not found, expected a data yaml with 'names:'")
-        import yaml  # noqa: PLC0415 - only for this spelling
+        from .yamlfile import read_yaml  # noqa: PLC0415
 
-        try:
-            data = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise SDKError(f"--names {text}: not valid YAML ({str(e).splitlines()[0]}), expected a data yaml")
+        data = read_yaml(p, f"--names {text}", "a data yaml with 'names:'")
         names = data.get("names") if isinstance(data, dict) else None
         if isinstance(names, dict):
             names = [names[k] for k in sorted(names)]
@@ -349,9 +344,9 @@ def parse_anchors(value) -> list:
     text = str(value)
     p = Path(text)
     if p.suffix.lower() in (".yaml", ".yml") and p.is_file():
-        import yaml  # noqa: PLC0415
+        from .yamlfile import read_yaml  # noqa: PLC0415
 
-        data = yaml.safe_load(p.read_text())
+        data = read_yaml(p, f"--anchors {text}", "a model cfg yaml with 'anchors:'")
         anchors = data.get("anchors") if isinstance(data, dict) else None
         if not isinstance(anchors, list):
             raise SDKError(f"--anchors {text}: got no 'anchors' list, expected a model cfg yaml")

@@ -18,7 +18,6 @@ import difflib
 import fnmatch
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import SDKError
 
@@ -75,15 +74,9 @@ class PrecisionPlan:
 
     @classmethod
     def load(cls, path):
-        import yaml
+        from ..yamlfile import read_yaml  # noqa: PLC0415
 
-        p = Path(path)
-        if not p.is_file():
-            raise SDKError(f"precision plan {path}: file not found, expected a YAML plan")
-        try:
-            d = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise SDKError(f"precision plan {path}: not valid YAML ({str(e).splitlines()[0]}), expected a plan")
+        d = read_yaml(path, f"precision plan {path}", "a YAML plan") or {}
         return cls.from_dict(d, str(path))
 
     @classmethod

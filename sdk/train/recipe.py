@@ -55,17 +55,10 @@ def parse_hyp(items: Iterable[str]) -> dict:
 
 def model_from_cfg(path: str | Path, names: Sequence[str] | None = None):
     """A fresh YOLO model from an official YOLOv7 cfg yaml (class names: `names`, else 0..nc-1)."""
-    import yaml
-
     from ..models.yolo import YOLO
+    from ..yamlfile import read_yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise SDKError(f"cfg {path}: file not found, expected a YOLOv7 model cfg yaml")
-    try:
-        cfg = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise SDKError(f"cfg {path}: not valid yaml ({str(e).splitlines()[0]}), expected a YOLOv7 model cfg")
+    cfg = read_yaml(path, f"cfg {path}", "a YOLOv7 model cfg yaml")
     if not isinstance(cfg, dict):
         raise SDKError(f"cfg {path}: got {type(cfg).__name__}, expected a YOLOv7 model cfg mapping")
     names = list(names) if names else None
