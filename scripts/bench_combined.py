@@ -68,7 +68,8 @@ def main(argv=None):
 
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
     from sdk.experiments.prune_steps import Recipe
-    from sdk.quant.cpu import machine_line, read_cpu, choose_form
+    from sdk.quant.cpu import choose_form, read_cpu
+    from sdk.report import describe_machine
     from sdk.quant.flops import model_gflops
     from sdk.quant.layers import load_model, metadata_of
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
@@ -132,7 +133,7 @@ def main(argv=None):
     form = choose_form(read_cpu())
     result = {"rows": rows, "training": train_info, "epochs": args.epochs, "calib_method": args.calib_method,
               "calib_images": len(calib), "runs": args.runs, "threads": args.threads, "int8_form": form.to_dict(),
-              "machine": machine_line(args.threads), "load_avg": list(os.getloadavg())}
+              "machine": describe_machine(threads=args.threads), "load_avg": list(os.getloadavg())}
     write(result, Path(args.docs_dir))
     tmp.cleanup()
     print(json.dumps(result))

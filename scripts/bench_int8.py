@@ -112,7 +112,7 @@ def main(argv=None):
     from sdk.fileio import write_text_atomic
     from sdk.models.checkpoint import load_checkpoint
     from sdk.quant.layers import load_model, metadata_of
-    from sdk.quant.cpu import form_for, machine_line
+    from sdk.quant.cpu import form_for
     from sdk.quant.flops import model_gflops
     from sdk.quant.overflow import int8_kernel
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
@@ -193,7 +193,7 @@ def main(argv=None):
     result = {"rows": rows, "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "threads": args.threads, "runs": args.runs,
               "calib_images": len(paths), "val_images": len(ds), "python": m["python"], "machine": m,
               "spinning": False, "interleave": "one call per model in turn", "load_avg": list(load),
-              "machine_line": machine_line(args.threads)}
+              "machine_line": describe_machine(m, args.threads)}
     if args.out:
         write_text_atomic(args.out, json.dumps(result, indent=1), "out")
     tmp.cleanup()

@@ -196,10 +196,9 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
 
-    import platform
-
     from sdk.data.datasets import load_dataset
     from sdk.data.images import read_image
+    from sdk.report import describe_machine
     from sdk.detector import Detector
     from sdk.evaluation.evaluate import EVAL_CONF, EVAL_IOU, evaluate
     from sdk.export.onnx_export import export_onnx
@@ -236,7 +235,7 @@ def main(argv=None):
         print(f"| {r['layout']} | {r['map50']:.4f} | {r['map50_95']:.4f} | {r['delta_map50_pt']:+.2f} | "
               f"{r['model_ms']:.2f} | {r['post_ms']:.2f} | {r['ratio_vs_sdk']:.2f}x |")
     info = {"images": len(ds), "imgsz": args.imgsz, "runs": args.runs, "threads": 2, "spinning": "off",
-            "machine": f"{platform.machine()} {os.cpu_count()} cpus", "rows": rows}
+            "machine": describe_machine(threads=2), "rows": rows}
     print(f"{len(ds)} val images at {args.imgsz}, conf {EVAL_CONF} IoU {EVAL_IOU}; onnxruntime CPU 2 threads, "
           f"spinning off, {args.runs} interleaved runs each (decode+NMS at conf 0.25)")
     if args.out:

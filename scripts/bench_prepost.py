@@ -67,7 +67,7 @@ def main(argv=None):
     from sdk.detector import Detector
     from sdk.postprocess import postprocess, yolo_candidates
     from sdk.preprocess import letterbox
-    from sdk.quant.cpu import machine_line
+    from sdk.report import describe_machine
     from tests.test_prepost_equivalence import reference_input, reference_nms
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-prepost-")
@@ -78,7 +78,7 @@ def main(argv=None):
 
         model = str(export_onnx(load_checkpoint(args.weights)[0], Path(tmp.name) / "m.onnx", imgsz=416)[0])
     det = Detector(model, backend="ort", threads=args.threads)
-    meta, out_name = det.meta, det.output_name
+    meta = det.meta
 
     def old_pre(img):
         lb_img, lb = letterbox(img, tuple(meta.imgsz), tuple(meta.letterbox_color))
@@ -144,8 +144,9 @@ def main(argv=None):
                             + [f"{r['e2e_over_model_original']:.3f}" for r in rows]) + " |")
     print("| " + " | ".join(["NMS candidates at conf 0.001 (mean)"] + [str(r["candidates_at_0.001"]) for r in rows])
           + " |")
-    print(f"machine: {machine_line()}")
-    result = {"model": model, "threads": args.threads, "runs": args.runs, "rows": rows, "machine": machine_line()}
+    where = describe_machine(threads=args.threads)
+    print(f"machine: {where}")
+    result = {"model": model, "threads": args.threads, "runs": args.runs, "rows": rows, "machine": where}
     if args.out:
         from sdk.fileio import write_text_atomic
 

@@ -44,7 +44,7 @@ def main(argv=None):
 
     from scripts.bench_pipeline import pipeline_round
     from sdk.detector import Detector
-    from sdk.quant.cpu import machine_line
+    from sdk.report import describe_machine
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-spin-")
     model = args.model
@@ -80,7 +80,7 @@ def main(argv=None):
         print(f"| {label} | {r['e2e_fps']:.2f} | {r['p50_latency_ms']:.0f} | {r['model_fps_inside']:.2f} |")
     print(f"spinning off / on, end-to-end FPS (median of paired rounds): {ratio:.3f}")
     result = {"rows": rows, "off_over_on_fps": round(ratio, 3), "rounds": args.rounds, "frames": args.frames,
-              "threads": args.threads or "onnxruntime default", "machine": machine_line(),
+              "threads": args.threads or "onnxruntime default", "machine": describe_machine(),
               "load_avg": list(os.getloadavg())}
     print(f"machine: {result['machine']}; load average {' / '.join(f'{v:.1f}' for v in result['load_avg'])}")
     print(json.dumps(result))

@@ -142,14 +142,20 @@ def _version(dist: str, module: str) -> str | None:
 
 def machine() -> dict:
     """Where a number was taken: CPU model, SIMD flags, cores, OS/arch, Python and runtime versions."""
-    return {"cpu": cpu_model(), "cpu_flags": cpu_flags(), "cores": os.cpu_count(),
+    from .quant.cpu import choose_form, read_cpu
+
+    return {"cpu": cpu_model(), "cpu_flags": cpu_flags(), "int8_kernel": choose_form(read_cpu()).kernel,
+            "cores": os.cpu_count(),
             "arch": platform.machine(), "system": platform.system(), "python": platform.python_version(),
             "onnxruntime": _version("onnxruntime", "onnxruntime"), "torch": _version("torch", "torch")}
 
 
-def describe_machine(m: dict | None = None) -> str:
-    """One line for a table's caption: 'Intel Xeon ... (avx2 avx512_vnni), 2 cores, x86_64, onnxruntime 1.x'."""
+def describe_machine(m: dict | None = None, threads: int | None = None) -> str:
+    """One line for a table's caption: 'Intel Xeon ... (avx2 avx512_vnni), 2 cores, x86_64, int8 kernel: ...,
+    onnxruntime 1.x' (with `threads`, the intra-op threads the numbers used)."""
     m = m or machine()
     flags = f" ({' '.join(m['cpu_flags'])})" if m.get("cpu_flags") else ""
+    thr = f" ({threads} intra-op threads)" if threads else ""
+    kernel = f", int8 kernel: {m['int8_kernel']}" if m.get("int8_kernel") else ""
     versions = ", ".join(f"{k} {m[k]}" for k in ("onnxruntime", "torch") if m.get(k))
-    return f"{m['cpu']}{flags}, {m['cores']} cores, {m['arch']}" + (f", {versions}" if versions else "")
+    return f"{m['cpu']}{flags}, {m['cores']} cores{thr}, {m['arch']}{kernel}" + (f", {versions}" if versions else "")

@@ -14,7 +14,6 @@ Why the form depends on the CPU (onnxruntime's MLAS int8 kernels):
 `bench` (and scripts/bench_int8.py) is what tells whether the form is faster on a given machine: an INT8 model
 is never called faster without a measurement.
 """
-import os
 import platform
 from dataclasses import dataclass, field
 
@@ -127,18 +126,3 @@ def form_for(target=None):
     """Int8Form for this machine or a named target, with the CPU it was chosen for."""
     cpu = cpu_for(target)
     return choose_form(cpu, target or "host"), cpu
-
-
-def machine_line(threads=None):
-    """One line for benchmark output: CPU model, cores, SIMD flags, the INT8 kernel, onnxruntime version."""
-    cpu = read_cpu()
-    form = choose_form(cpu)
-    try:
-        import onnxruntime
-
-        ort = f", onnxruntime {onnxruntime.__version__}"
-    except ImportError:
-        ort = ""
-    thr = f" ({threads} intra-op threads)" if threads else ""
-    return (f"{cpu.name}, {os.cpu_count()} cores{thr}, SIMD flags: {' '.join(cpu.simd) or 'unknown'}; int8 kernel: "
-            f"{form.kernel}{ort}")
