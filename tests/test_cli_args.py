@@ -47,6 +47,8 @@ BAD_VALUES = [
      "--max-drop: got -1.0"),
     (["classify", "--model", M, "--source", "s", "--topk", "0"], "--topk: got 0"),
     (["build", "--onnx", M, "-o", "m.engine", "--calib-batch-size", "0"], "--calib-batch-size: got 0"),
+    (["quantize", "--model", M, "--calib", "c", "-o", "q.onnx", "--trt-version", "abc"], "--trt-version: got 'abc'"),
+    (["quantize", "--model", M, "--calib", "c", "-o", "q.onnx", "--trt-version", "7.0"], "--trt-version: got 7000"),
 ]
 
 

@@ -60,6 +60,21 @@ def integer(lo=None, hi=None):
     return parse
 
 
+def tensorrt_version(text):
+    """An argparse `type=`: a TensorRT version as the cache header writes it, from '8502' / '100300' or '8.5.2' /
+    '10.3' (TensorRT 8.0 to 99.x)."""
+    import re  # noqa: PLC0415
+
+    from ..tensorrt.calib_cache import header_version  # noqa: PLC0415
+
+    if not re.fullmatch(r"\d+(\.\d+){0,3}", str(text).strip()):
+        raise FlagValue(repr(text), "a TensorRT version such as 8502, 8.5.2, 100300 or 10.3")
+    v = header_version(str(text).strip())
+    if not 8000 <= v <= 999999:
+        raise FlagValue(v, "a TensorRT version from 8.0 (8000) to 99.x (999999)")
+    return v
+
+
 def real(lo=None, hi=None, lo_open=False, hi_open=False):
     """An argparse `type=`: a finite float in the interval (open ends where asked); NaN and inf are refused."""
 

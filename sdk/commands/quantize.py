@@ -2,7 +2,7 @@
 layers outside the precision plan's INT8 set left in float; optionally a TensorRT calibration cache too."""
 import sys
 
-from .args import (add_plan, add_quantization, calib_paths_from_args, integer, plan_from_args,
+from .args import (add_plan, add_quantization, calib_paths_from_args, plan_from_args, tensorrt_version,
                    quant_config_from_args)
 from .common import print_json_last, print_table
 
@@ -12,7 +12,7 @@ def add_arguments(p):
     add_plan(p)
     p.add_argument("-o", "--output", required=True, help="INT8 QDQ ONNX to write")
     p.add_argument("--trt-cache", default=None, help="also write a TensorRT calibration cache (text) here")
-    p.add_argument("--trt-version", default="8502",
+    p.add_argument("--trt-version", type=tensorrt_version, default="8502",
                    help="TensorRT version in the cache header: 8502 or 8.5.2 (JetPack 5.1), 8602 (6.0), 100300 or "
                         "10.3 (6.1/6.2)")
     # TensorRT target (sdk/quant/trt_target.py): same calibration and plan, a Q/DQ form TensorRT parses
