@@ -126,12 +126,14 @@ def run_streams(model, reference_model, frames, expect_batch):
 def test_dynamic_batch_runs_every_stream_at_once(dynamic_onnx_model, frames):
     stats = run_streams(dynamic_onnx_model, dynamic_onnx_model, frames, expect_batch=3)
     assert stats["batch"]["size"] == 3 and stats["batch"]["padded_to"] is None
-    assert 1.3 < stats["batch"]["mean_frames"] <= 3  # several streams per inference, fewer once two have ended
+    # several streams per inference (how many at once depends on which capture threads are ahead: timing)
+    assert stats["batch"]["largest"] >= 2 and 1.0 < stats["batch"]["mean_frames"] <= 3
 
 
 def test_fixed_batch_model_takes_up_to_its_batch_padded(fixed_batch_model, dynamic_onnx_model, frames):
     stats = run_streams(fixed_batch_model, dynamic_onnx_model, frames, expect_batch=2)
-    assert stats["batch"]["padded_to"] == 2 and 1.2 < stats["batch"]["mean_frames"] <= 2
+    assert stats["batch"]["padded_to"] == 2 and stats["batch"]["largest"] == 2
+    assert 1.0 < stats["batch"]["mean_frames"] <= 2
 
 
 def test_batch_one_model_runs_streams_in_turn(batch_one_model, frames):

@@ -476,7 +476,8 @@ class Pipeline:
         nb = self.overall.batch_frames
         extras = {"streams": streams,
                   "batch": {"size": self.batch_size, "padded_to": self.pad_to,
-                            "mean_frames": round(float(np.mean(nb)), 2) if nb else 0.0, "plan": self.batch_text}}
+                            "mean_frames": round(float(np.mean(nb)), 2) if nb else 0.0,
+                            "largest": int(max(nb)) if nb else 0, "plan": self.batch_text}}
         if self.track:
             extras["tracks_total"] = sum(s.tracker._next_id - 1 for s in self.streams if s.tracker is not None)
             extras["lines"] = [{"stream": s.index, "line": c.name, **c.totals()} for s in self.streams
