@@ -1,14 +1,16 @@
 """Pruning + INT8 together (the 'all combined' row): prune by feature-map clustering, fine-tune, quantize, against
 the unpruned FP32 model and the official export.py FP32, all timed in ONE run.
 
-    python -m scripts.bench_combined [--levels 0.3,0.5,0.7] [--epochs 20] [--calib-method entropy] [--runs 40]
+    python -m scripts.bench_combined [--levels 0.3,0.5,0.7,0.7r16] [--round N] [--epochs 20] [--calib-method entropy] [--runs 40]
                                       [--work /tmp/edge-prune-bench] [--docs-dir docs/pruning/combined]
 
 The chain per level is what a user runs, one SDK command each (kept in --work, so a rerun resumes):
   python -m sdk prune --criterion fmc --level L --data ...   (BatchNorm re-estimated on 64 training images)
   python -m sdk train --weights pruned.pt --epochs E ...     (batch 8, lr0 0.01, 1 warm-up epoch, cosine, EMA,
                                                              mosaic=0, seed 0: the recipe of docs/pruning.md, sdk.experiments.prune_steps)
-  python -m sdk export, then python -m sdk quantize (the default form for this CPU, 32 calibration images, seed 0)
+  python -m sdk export, then python -m sdk quantize (the default form for this CPU, conv channels padded for its
+                                                    fast INT8 kernel, 32 calibration images, seed 0)
+A level written 0.7r16 prunes with --round 16 (kept channels a multiple of 16), next to the exact 0.7 row.
 Rows: official export.py FP32 (the speed reference), unpruned SDK FP32 and INT8, and per level FP32 and INT8.
 Latency: onnxruntime CPU, batch 1, 416, model only, sessions timed one call each in turn with intra-op spinning
 disabled (sdk.quant.speed, sdk.bench.benchmark_runner). mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap
@@ -53,7 +55,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
     p.add_argument("--data", default=str(SHARED / "data" / "pennfudan"))
-    p.add_argument("--levels", default="0.3,0.5,0.7")
+    p.add_argument("--levels", default="0.3,0.5,0.7",
+                   help="pruning levels, comma-separated; LEVELrN rounds that level's kept channels to a multiple "
+                        "of N (prune --round N), e.g. 0.7r16")
+    p.add_argument("--round", type=int, default=0, help="prune --round for the levels without rN (default 0: exact)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--calib-method", default="entropy", choices=("entropy", "minmax", "percentile"))
     p.add_argument("--calib-count", type=int, default=32)
@@ -77,11 +82,11 @@ def main(argv=None):
     from scripts.bench_int8 import export_official_style
 
     torch.set_num_threads(args.train_threads)
-    levels = [float(v) for v in args.levels.split(",") if v.strip()]
+    levels = [parse_level(v, args.round) for v in args.levels.split(",") if v.strip()]
     work = Path(args.work)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
-    recipes = {lv: Recipe(args.weights, args.data, work, args.epochs, lv, threads=args.train_threads, log=log)
-               for lv in levels}
+    recipes = {lv: Recipe(args.weights, args.data, work, args.epochs, lv[0], threads=args.train_threads, log=log,
+                          round_to=lv[1]) for lv in levels}
     first = recipes[levels[0]]
     base = first.unpruned()
     val = first.val()
@@ -90,14 +95,16 @@ def main(argv=None):
     calib = calibration_images(str(Path(args.data) / "images" / "train"), args.calib_count, 0, "--calib")
 
     def int8_of(fp32, name):
-        out = work / "int8" / f"{name}-{args.calib_method}.onnx"
-        if not out.is_file():
-            log(f"{name}: calibrating ({args.calib_method}) and quantizing")
-            out.parent.mkdir(parents=True, exist_ok=True)
+        """Calibrate once (the ranges are kept in --work: they depend only on the FP32 model and the images), then
+        quantize with this tree's `quantize` every run (seconds), so a changed INT8 path is always measured."""
+        cache = work / "int8" / f"{name}-{args.calib_method}-c{args.calib_count}.ranges.json"
+        out = d / f"{name}-int8.onnx"
+        if not cache.is_file():
+            log(f"{name}: calibrating ({args.calib_method})")
+            cache.parent.mkdir(parents=True, exist_ok=True)
             reader = ImageCalibrationReader(calib, metadata_of(load_model(fp32)), progress=False)
-            cache = str(d / f"{name}.json")
-            calibrate(fp32, reader, args.calib_method, cache)
-            quantize(fp32, out, cache, config=QuantConfig(method=args.calib_method))
+            calibrate(fp32, reader, args.calib_method, str(cache))
+        quantize(fp32, out, str(cache), config=QuantConfig(method=args.calib_method))
         return str(out)
 
     props = {pp.key: pp.value for pp in load_model(base["onnx"]).metadata_props}
@@ -106,12 +113,12 @@ def main(argv=None):
               "unpruned SDK FP32": (base["onnx"], base["params"], 0.0),
               "unpruned SDK INT8": (int8_of(base["onnx"], "unpruned"), base["params"], 0.0)}
     train_info = {}
-    for lv, r in recipes.items():
+    for (lv, round_to), r in recipes.items():
         ft = r.finetune("fmc")
-        name = f"fmc-{int(round(lv * 100))}"
+        name = f"fmc-{int(round(lv * 100))}" + (f" round {round_to}" if round_to else "")
         onnx_fp32 = ft["score"]["onnx"]
         models[f"{name} FP32"] = (onnx_fp32, ft["score"]["params"], lv)
-        models[f"{name} INT8"] = (int8_of(onnx_fp32, name), ft["score"]["params"], lv)
+        models[f"{name} INT8"] = (int8_of(onnx_fp32, name.replace(" round ", "r")), ft["score"]["params"], lv)
         hist = ft["finetune"]["history"]
         train_info[name] = {"best_epoch": ft["finetune"]["best_epoch"], "last_map50": hist[-1].get("map50"),
                             "train_min": round(ft["finetune"]["seconds"] / 60, 1),
@@ -130,14 +137,25 @@ def main(argv=None):
         r["speed_vs_official_fp32"] = round(p50["official export.py FP32"] / p50[r["model"]], 2)
         r["speed_vs_unpruned_fp32"] = round(p50["unpruned SDK FP32"] / p50[r["model"]], 2)
         r["map50_vs_official_pt"] = round((r["map50"] - rows[0]["map50"]) * 100, 1)
+    from sdk.quant.profile import op_profile, profile_row
+
+    log("profiling (onnxruntime op profile, 20 calls each, spinning off)")
+    profiles = {label: profile_row(op_profile(path, args.threads, runs=20)) for label, (path, _, _) in models.items()
+                if label != "official export.py FP32"}
     form = choose_form(read_cpu())
-    result = {"rows": rows, "training": train_info, "epochs": args.epochs, "calib_method": args.calib_method,
+    result = {"rows": rows, "profiles": profiles, "training": train_info, "epochs": args.epochs, "calib_method": args.calib_method,
               "calib_images": len(calib), "runs": args.runs, "threads": args.threads, "int8_form": form.to_dict(),
               "machine": describe_machine(threads=args.threads), "load_avg": list(os.getloadavg())}
     write(result, Path(args.docs_dir))
     tmp.cleanup()
     print(json.dumps(result))
     return 0
+
+
+def parse_level(text, round_to=0):
+    """'0.5' -> (0.5, round_to); '0.7r16' -> (0.7, 16)."""
+    level, _, rnd = text.strip().partition("r")
+    return float(level), int(rnd) if rnd else round_to
 
 
 def write(result, docs_dir):
@@ -163,6 +181,16 @@ def write(result, docs_dir):
     for name, t in result["training"].items():
         lines.append(f"| {name} | {t['before_finetune_map50']:.3f} | {t['best_epoch']} | {t['last_map50']:.3f} | "
                      f"{t['train_min']} |")
+    if result.get("profiles"):
+        from sdk.quant.profile import PROFILE_OPS
+
+        lines += ["", "Where the time goes (onnxruntime's op profile, sdk.quant.profile: kernel ms per call and share; "
+                      "profiling adds a small cost per kernel, so the sums read above the ms p50 column):", "",
+                  "| model | kernel ms | kernels per call | " + " | ".join(PROFILE_OPS) + " | other |",
+                  "|---|---|---|" + "---|" * (len(PROFILE_OPS) + 1)]
+        for label, p in result["profiles"].items():
+            cells = [f"{p[op][0]:.2f} ({p[op][1]:.0%})" if p[op][0] else "" for op in (*PROFILE_OPS, "other")]
+            lines.append(f"| {label} | {p['kernel_ms']:.2f} | {p['kernels']} | " + " | ".join(cells) + " |")
     docs_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(docs_dir / "combined.md", "\n".join(lines) + "\n", "docs")
     write_text_atomic(docs_dir / "combined.json", json.dumps(result, indent=1), "docs")

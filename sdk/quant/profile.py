@@ -63,3 +63,17 @@ def op_profile(path, threads=2, runs=20, warmup=3):
            for op, d in per_op.most_common()}
     nodes = [(n, node_op[n], d / runs / 1e3) for n, d in per_node.most_common()]
     return {"ops": ops, "nodes": nodes, "kernel_ms": total / runs / 1e3, "runs": runs}
+
+
+PROFILE_OPS = ("QLinearConv", "Conv", "QLinearLeakyRelu", "QLinearConcat", "Concat")
+
+
+def profile_row(prof, ops=PROFILE_OPS):
+    """One table row of a profile: kernel ms per call, ms (share) of the named ops and of everything else, and
+    the number of kernels run per call (each pays onnxruntime's fixed per-kernel cost)."""
+    named = {op: prof["ops"].get(op, {"ms": 0.0, "share": 0.0}) for op in ops}
+    rest = prof["kernel_ms"] - sum(v["ms"] for v in named.values())
+    kernels = sum(v["nodes"] for v in prof["ops"].values())
+    return {"kernel_ms": round(prof["kernel_ms"], 3), "kernels": kernels,
+            **{op: (round(v["ms"], 3), round(v["share"], 3)) for op, v in named.items()},
+            "other": (round(rest, 3), round(rest / prof["kernel_ms"], 3) if prof["kernel_ms"] else 0.0)}
