@@ -137,3 +137,25 @@ def test_quantized_padded_model_gives_the_same_int8_outputs(tmp_path, onnx_model
     # for ARM (no such kernel) nothing is padded
     arm = tmp_path / "arm.onnx"
     assert quantize(onnx_model, arm, cache, config=QuantConfig(method="minmax", target="jetson"))["padded_convs"] == {}
+
+
+def test_quantize_cli_pads_by_default_and_not_when_told(tmp_path, onnx_model, train_images):
+    from sdk.commands import prune, quantize as quantize_cmd
+    from sdk.commands.args import CommandParser, quant_config_from_args
+    from tests.conftest import run_cli
+
+    def parse(module, argv):
+        p = CommandParser()
+        module.add_arguments(p)
+        return p.parse_args(argv)
+
+    base = ["--model", "m.onnx", "--calib", "imgs", "-o", "q.onnx"]
+    assert quant_config_from_args(parse(quantize_cmd, base)).pad_channels is None  # the form decides
+    assert quant_config_from_args(parse(quantize_cmd, [*base, "--no-pad-channels"])).pad_channels is False
+    assert parse(prune, ["--weights", "w.pt", "-o", "p.pt", "--level", "0.5", "--round-to", "16"]).round_to == 16
+    out = tmp_path / "q.onnx"
+    p = run_cli("quantize", "--model", onnx_model, "--calib", train_images, "--calib-count", "2", "--calib-method",
+                "minmax", "--for-cpu", "x86-vnni", "--no-pad-channels", "-o", out, check=True)
+    assert json.loads(p.stdout.strip().splitlines()[-1])["padded_convs"] == {}
+    init = {i.name: i for i in onnx.load(str(out)).graph.initializer}
+    assert any(tuple(i.dims)[:2] == (32, 3) for i in init.values())  # the first conv still reads 3 channels

@@ -11,6 +11,10 @@ Why the form depends on the CPU (onnxruntime's MLAS int8 kernels):
 * ARM64 (Jetson's Cortex-A78AE / Carmel, with the dot-product extension `asimddp`): `sdot` handles s8 x s8 into
   int32, so symmetric s8 activations run natively and share one scale set with TensorRT (symmetric s8). Without
   the extension onnxruntime widens to 16 bits either way; s8 stays the symmetric choice.
+* Channel counts: MLAS's symmetric u8s8 conv kernels (the fast QLinearConv path on x86) take group-1 convs with
+  input channels % 4 == 0 and >= 16 output channels, a multiple of 4 (AVX-512) or 8 (AVX2 / AVX-VNNI); any other
+  conv falls back to im2col + generic QGEMM. `Int8Form.channels` carries that rule and `quantize` zero-pads the
+  convs to it (sdk.quant.pad, exact). ARM64 has no such kernel for group-1 convs: nothing is padded there.
 `bench` (and scripts/bench_int8.py) is what tells whether the form is faster on a given machine: an INT8 model
 is never called faster without a measurement.
 """
