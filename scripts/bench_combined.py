@@ -139,17 +139,33 @@ def main(argv=None):
         r["map50_vs_official_pt"] = round((r["map50"] - rows[0]["map50"]) * 100, 1)
     from sdk.quant.profile import op_profile, profile_row
 
+    fits = {kind: cost_fit([r for r in rows if r["model"].endswith(kind) and not r["model"].startswith("official")])
+            for kind in ("FP32", "INT8")}
+
     log("profiling (onnxruntime op profile, 20 calls each, spinning off)")
     profiles = {label: profile_row(op_profile(path, args.threads, runs=20)) for label, (path, _, _) in models.items()
                 if label != "official export.py FP32"}
     form = choose_form(read_cpu())
-    result = {"rows": rows, "profiles": profiles, "training": train_info, "epochs": args.epochs, "calib_method": args.calib_method,
+    result = {"rows": rows, "profiles": profiles, "cost_fit": fits, "training": train_info, "epochs": args.epochs, "calib_method": args.calib_method,
               "calib_images": len(calib), "runs": args.runs, "threads": args.threads, "int8_form": form.to_dict(),
               "machine": describe_machine(threads=args.threads), "load_avg": list(os.getloadavg())}
     write(result, Path(args.docs_dir))
     tmp.cleanup()
     print(json.dumps(result))
     return 0
+
+
+def cost_fit(rows):
+    """Least-squares ms p50 = fixed + per_gflop * GFLOPs over `rows` (one precision, every level): the fixed part
+    is what a frame costs however few FLOPs are left (kernel launches, layout changes, element-wise passes)."""
+    import numpy as np
+
+    if len(rows) < 2:
+        return None
+    g = np.array([r["gflops"] for r in rows])
+    ms = np.array([r["ms_p50"] for r in rows])
+    per_gflop, fixed = np.polyfit(g, ms, 1)
+    return {"fixed_ms": round(float(fixed), 2), "ms_per_gflop": round(float(per_gflop), 2), "models": len(rows)}
 
 
 def parse_level(text, round_to=0):
@@ -181,6 +197,12 @@ def write(result, docs_dir):
     for name, t in result["training"].items():
         lines.append(f"| {name} | {t['before_finetune_map50']:.3f} | {t['best_epoch']} | {t['last_map50']:.3f} | "
                      f"{t['train_min']} |")
+    fits = result.get("cost_fit") or {}
+    if any(fits.values()):
+        lines += ["", "Cost model over the levels of this run (least squares, ms p50 = fixed + per-GFLOP x GFLOPs): " +
+                  "; ".join(f"{k} {f['fixed_ms']:.2f} ms fixed + {f['ms_per_gflop']:.2f} ms/GFLOP ({f['models']} "
+                            f"models)" for k, f in fits.items() if f) +
+                  ". The fixed part does not shrink with pruning: it bounds the speed-up any level can reach."]
     if result.get("profiles"):
         from sdk.quant.profile import PROFILE_OPS
 

@@ -65,11 +65,12 @@ def op_profile(path, threads=2, runs=20, warmup=3):
     return {"ops": ops, "nodes": nodes, "kernel_ms": total / runs / 1e3, "runs": runs}
 
 
-PROFILE_OPS = ("QLinearConv", "Conv", "QLinearLeakyRelu", "QLinearConcat", "Concat")
+PROFILE_OPS = ("QLinearConv", "Conv", "FusedConv", "QLinearLeakyRelu", "QLinearConcat", "Concat")
 
 
 def profile_row(prof, ops=PROFILE_OPS):
-    """One table row of a profile: kernel ms per call, ms (share) of the named ops and of everything else, and
+    """One table row of a profile: kernel ms per call, ms (share) of the named ops (FusedConv: an FP32 Conv +
+    activation outside the NCHWc layout, e.g. with channel counts not a multiple of 16) and of everything else, and
     the number of kernels run per call (each pays onnxruntime's fixed per-kernel cost)."""
     named = {op: prof["ops"].get(op, {"ms": 0.0, "share": 0.0}) for op in ops}
     rest = prof["kernel_ms"] - sum(v["ms"] for v in named.values())
