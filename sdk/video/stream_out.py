@@ -294,12 +294,16 @@ class RtspServerProcess:
         return (f"the RTSP server process exited ({code})" if code is not None else "the pipe to the RTSP server "
                 "broke") + (f": {tail}" if tail else "")
 
-    def stop(self, timeout=CLOSE_TIMEOUT_S):
-        _stop_process(self.proc, timeout)
+    def stop(self, timeout=CLOSE_TIMEOUT_S, kill=False):
+        _stop_process(self.proc, timeout, kill)
 
 
-def _stop_process(proc, timeout=CLOSE_TIMEOUT_S):
-    """Close its stdin (the helper's signal to stop), then wait; terminate, then kill, if it does not."""
+def _stop_process(proc, timeout=CLOSE_TIMEOUT_S, kill=False):
+    """Close its stdin (the helper's signal to stop), then wait; terminate, then kill, if it does not. `kill`: at
+    once (a feeder thread blocked writing to it holds the pipe, which only the helper's death releases)."""
+    if kill and proc.poll() is None:
+        proc.kill()
+        proc.wait()
     if proc.poll() is None:
         try:
             proc.stdin.close()
@@ -347,7 +351,7 @@ class _Servers:
                     if entry[1] > 0 and not kill:
                         return
                     del self.by_key[key]
-        server.stop(0.0 if kill else CLOSE_TIMEOUT_S)
+        server.stop(kill=kill)
 
 
 SERVERS = _Servers()
