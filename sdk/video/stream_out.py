@@ -56,7 +56,8 @@ DEFAULT_KBPS = 4000
 GST_PYTHON_ENV = "SDK_GSTREAMER_PYTHON"
 SYSTEM_PYTHON = "/usr/bin/python3"
 HELPER = os.path.abspath(gst_protocol.__file__)
-APT_PACKAGES = ("gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-rtsp "
+# Debian/Ubuntu/JetPack: appsrc + videoconvert, rtph264pay, x264enc, the rtsp-server typelib (pulls the library), gi
+APT_PACKAGES = ("gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly "
                 "gir1.2-gst-rtsp-server-1.0 python3-gi")
 READY_TIMEOUT_S = 20.0
 CLOSE_TIMEOUT_S = 5.0
