@@ -451,11 +451,12 @@ class SelfTest:
                     "batches": f"{info.get('batches_served')}/{info.get('batches')}",
                     "batch_shape": info.get("input_shape"), "batch_volume": _volume(info.get("input_shape") or [0]),
                     "input_volume": _volume(shape), "int8_layers": report["layer_precisions"].get("int8", 0)}
+        if measured["batch_volume"] != measured["input_volume"]:  # TensorRT reads one input volume per batch
+            return "fail", measured, (f"calibration batches hold {measured['batch_volume']} values, the input "
+                                      f"'{name}' {tuple(shape)} {measured['input_volume']}: TensorRT reads only "
+                                      f"the first image of each")
         if consumed != requested:
             return "fail", measured, f"TensorRT took {consumed} of the {requested} calibration images requested"
-        if measured["batch_volume"] != measured["input_volume"]:
-            return "fail", measured, (f"calibration batches hold {measured['batch_volume']} values, the input "
-                                      f"'{name}' {tuple(shape)} {measured['input_volume']}")
         if not measured["int8_layers"]:
             return "fail", measured, "no layer runs in INT8 after calibration"
         return "pass", measured, "; ".join(report["warnings"])[:120]
