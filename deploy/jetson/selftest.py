@@ -554,12 +554,6 @@ class SelfTest:
             return "fail", measured, f"the child used {child.get('cuda')}, expected {cuda}"
         return "pass", measured, f"error path: {child.get('error_path', '')[:80]}"
 
-    def check_exit_pycuda(self):
-        return self._exit("pycuda")
-
-    def check_exit_cuda_python(self):
-        return self._exit("cuda-python")
-
     def check_plugins(self):
         from sdk.efficient_nms import OUTPUTS
         from sdk.runners.tensorrt import TensorRTRunner
@@ -606,16 +600,16 @@ class SelfTest:
                                      f"{MAP_TOLERANCE[precision]} lost)"
         return "pass", measured, f"{len(dataset.samples)} images, within {MAP_TOLERANCE[precision]} of onnxruntime"
 
-    def check_map_fp32(self):
-        return self._map("fp32")
-
-    def check_map_fp16(self):
-        return self._map("fp16")
-
-    def check_map_int8(self):
-        return self._map("int8")
-
     # running
+    def check(self, cid):
+        """One check: (status, measured, detail); raises Skip or SDKError."""
+        kind, _, arg = cid.partition("-")
+        if kind == "exit":
+            return self._exit(arg)  # exit-pycuda / exit-cuda-python
+        if kind == "map":
+            return self._map(arg)  # map-fp32 / -fp16 / -int8
+        return getattr(self, "check_" + cid.replace("-", "_"))()
+
     def run(self, only=None, log=sys.stderr):
         """Run the checks (all, or those in `only`); returns the result rows."""
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -629,7 +623,7 @@ class SelfTest:
                 status, measured, detail = "skip", {}, "the gpu check failed"
             else:
                 try:
-                    status, measured, detail = getattr(self, "check_" + cid.replace("-", "_"))()
+                    status, measured, detail = self.check(cid)
                 except Skip as e:
                     status, measured, detail = "skip", {}, str(e)
                 except SDKError as e:
@@ -668,8 +662,8 @@ def print_report(results, versions):
     v = versions
     where = v["platform"] + (f" {v.get('model')}, L4T {v.get('l4t')}" + (f" = JetPack {v['jetpack']}" if v.get(
         "jetpack") else "") if v["platform"] == "Jetson" else "")
-    print(f"TensorRT self-test: {where}; TensorRT {v['tensorrt']}, CUDA {v['cuda_runtime']} (driver CUDA "
-          f"{v['cuda_driver']}, {v['driver']}), GPU {v['gpu']} ({v['compute']}), SDK {v['sdk_revision']}")
+    print(f"TensorRT self-test: {where}; TensorRT {v['tensorrt']}, CUDA runtime {v['cuda_runtime']}, driver "
+          f"{v['driver']} (CUDA {v['cuda_driver']}), GPU {v['gpu']} ({v['compute']}), SDK {v['sdk_revision']}")
     print_table([[r["check"], r["defect"], r["status"], _fmt(r["measured"]), r["detail"]] for r in results],
                 ["check", "defect (issue 16)", "status", "measured", "detail"])
     failed = [r["check"] for r in results if r["status"] == "fail"]
