@@ -130,9 +130,9 @@ def test_platform_off_a_jetson(monkeypatch, tmp_path):
 
 
 # ---- each check fails when its defect comes back ----------------------------------------------------------------
-def _only(check, onnx_model, val_images, tmp_path, **kw):
+def _only(check, onnx_model, val_images, tmp_path, extra=(), **kw):
     return run_selftest(["--onnx", onnx_model, "--calib-images", val_images, "--calib-count", 3, "--only", check,
-                         "--workdir", tmp_path], **kw)
+                         "--workdir", tmp_path, *extra], **kw)
 
 
 def _failed_alone(rc, report, check):
@@ -181,6 +181,40 @@ def test_qdq_onnx_the_checker_rejects_fails(monkeypatch, onnx_model, val_images,
     rc, _, report = _only("qdq-trt-target", onnx_model, val_images, tmp_path)
     row = _failed_alone(rc, report, "qdq-trt-target")
     assert "symmetric" in row["detail"] and not calls(trt, "OnnxParser")  # refused before any parse
+
+
+def _old_builder(defect, monkeypatch):
+    """Put one of the builder's old behaviours back (the ones issue 16 fixed)."""
+    import sdk.tensorrt
+    from sdk.tensorrt import builder, inspector
+
+    if defect == "tf32":  # TF32 left on for fp32 builds
+        build = sdk.tensorrt.build_engine
+        monkeypatch.setattr(sdk.tensorrt, "build_engine", lambda *a, **kw: build(*a, **{**kw, "tf32": True}))
+    elif defect == "no-profile":  # a dynamic-batch ONNX built without an optimization profile
+        monkeypatch.setattr(builder, "_add_profiles", lambda trt, b, config, network, args: ({}, None))
+    elif defect == "regions":  # layers inside Myelin / ForeignNode regions not found
+
+        def by_name_only(info, names):
+            inside = inspector.layer_regions(info, names)
+            return {n: None if n in inside else p for n, p in inspector.layer_precisions(info, names).items()}
+        monkeypatch.setattr(builder, "layer_precisions", by_name_only)
+
+
+@pytest.mark.parametrize("defect, check, needle", [
+    ("tf32", "fp32-no-tf32", "TF32 was left on"),
+    ("no-profile", "dynamic-batch", "returned no engine"),
+    ("regions", "layer-precisions", "engine not found"),
+])
+def test_old_builder_behaviour_fails_its_check(monkeypatch, onnx_model, dynamic_onnx, val_images, tmp_path,  # noqa: F811
+                                               defect, check, needle):
+    trt = install(monkeypatch, "8.6")
+    _old_builder(defect, monkeypatch)
+    rc, _, report = _only(check, onnx_model, val_images, tmp_path, extra=["--dynamic-onnx", dynamic_onnx])
+    row = _failed_alone(rc, report, check)
+    assert needle in row["detail"], row
+    if defect == "no-profile":  # what (fake) TensorRT logged
+        assert any("no optimization profile" in str(c[1]) for c in calls(trt, "build_error"))
 
 
 def test_context_left_pushed_fails_the_pycuda_exit_check(monkeypatch, onnx_model, val_images, tmp_path):
