@@ -21,6 +21,16 @@ JETPACK = {"32.7": ("4.6.x", "8.2"), "35.1": ("5.0.2", "8.4"), "35.2": ("5.1", "
 SUPPORTED_TRT = ("8.5", "8.6", "10.")
 
 
+def l4t_release(text):
+    """(L4T release '35.3.1', (JetPack, TensorRT) or None) from /etc/nv_tegra_release's text; (None, None) when
+    it is not one."""
+    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text or "")
+    if not m:
+        return None, None
+    l4t = f"{m.group(1)}.{m.group(2)}"
+    return l4t, JETPACK.get(".".join(l4t.split(".")[:2]))
+
+
 def _run_cmd(cmd):
     exe = shutil.which(cmd[0])
     if exe is None:
@@ -57,14 +67,11 @@ class Doctor:
 
     # ---- checks ----------------------------------------------------------------------------------------------
     def jetpack(self):
-        text = self.read("/etc/nv_tegra_release")
-        m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text or "")
-        if not m:
+        l4t, jp = l4t_release(self.read("/etc/nv_tegra_release"))
+        if l4t is None:
             self.add("L4T / JetPack", "fail", "not a Jetson (no /etc/nv_tegra_release)",
                      "run on a Jetson with JetPack 5.1+ (x86: use the onnxruntime backend)")
             return None
-        l4t = f"{m.group(1)}.{m.group(2)}"
-        jp = JETPACK.get(".".join(l4t.split(".")[:2]))
         model = (self.read("/proc/device-tree/model") or "").strip("\x00\n ")
         found = f"L4T {l4t}" + (f" = JetPack {jp[0]} (TensorRT {jp[1]})" if jp else "") + (f", {model}" if model else "")
         if jp and jp[1] in ("8.2", "8.4"):
