@@ -44,7 +44,7 @@ SINKS = {
 }
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PREFIXES = ("mot", "mosaic")  # `mot:path`, `mosaic:<output>`: a sink wrapped around a path or another output
-MULTI_STREAM = ("jsonl", "display", "mosaic")  # one of these serves every stream (http: mosaic:http://... for now)
+MULTI_STREAM = ("jsonl", "display", "mosaic", "http")  # one of these serves every stream (http: a tile each)
 STREAM_PLACEHOLDER = "{stream}"
 
 
