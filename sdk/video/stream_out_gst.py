@@ -238,8 +238,11 @@ def main(argv=None):
         emit({"event": "probe" if not found["missing"] else "error", **found,
               **({"message": "missing GStreamer elements: " + ", ".join(found["missing"])} if found["missing"] else {})})
         return 0 if not found["missing"] else 2
-    # Ctrl-C in a terminal reaches the whole process group: the SDK stops us by closing stdin, after its last frame
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C (or a closed ssh session) reaches the whole process group: the SDK, which stops cleanly on them, stops
+    # us by closing stdin after its last frame, and so does the OS if the SDK dies
+    for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, signal.SIG_IGN)
     try:
         server = RtspServer(args.address, args.port, args.kbps, found)
     except OSError as e:
