@@ -227,9 +227,9 @@ class RtspServerProcess:
                            f"with gst-rtsp-server, an H.264 encoder and python3-gi (sudo apt install {APT_PACKAGES}; "
                            f"or {GST_PYTHON_ENV}=/path/to/python3 with gi)")
         self.uri, self.bind, self.python = uri, bind, python
-        self.proc = subprocess.Popen([python, HELPER, "--address", bind.address, "--port", str(bind.port),
-                                      "--kbps", str(kbps)] + (["--encoder", encoder] if encoder else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, close_fds=True)
+        command = [python, HELPER, "--address", bind.address, "--port", str(bind.port), "--kbps", str(kbps)]
+        self.proc = subprocess.Popen(command + (["--encoder", encoder] if encoder else []), stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
         # the helper also stops when our end of stdin closes, which the OS does if this process dies
         self._finalizer = weakref.finalize(self, _stop_process, self.proc)
         self.stderr_tail = deque(maxlen=20)
@@ -400,7 +400,8 @@ class RtspSink(StreamSink):
             print("warning: rtsp: no authentication, so anyone on the network can watch", file=sys.stderr)
         else:
             where = (f"this machine only; rtsp://@:{self.server.port}{self.path} for all interfaces"
-                     if self.bind.scope == LOOPBACK else f"reachable by every machine that can reach {self.bind.address}")
+                     if self.bind.scope == LOOPBACK else
+                     f"reachable by every machine that can reach {self.bind.address}")
             print(f"rtsp: serving {self.url} ({how}; {where})", file=sys.stderr)
 
     def send_frame(self, frame):
@@ -468,7 +469,8 @@ class RtpSink(StreamSink):
         if self.codec is None:
             raise SDKError(f"--output {uri}: got no H.264 encoder (PyAV is not installed), expected PyAV with libx264 "
                            f"(pip install -e '.[video]')")
-        default = os.path.join(tempfile.gettempdir(), "edge-sdk", f"rtp-{self.address.replace(':', '_')}-{self.port}.sdp")
+        default = os.path.join(tempfile.gettempdir(), "edge-sdk",
+                               f"rtp-{self.address.replace(':', '_')}-{self.port}.sdp")
         self.sdp_path = writable_path(options.get("sdp") or default, f"--output {uri}: sdp")
         self.container = self.stream = None
         self.fps = 30.0

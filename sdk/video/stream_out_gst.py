@@ -234,10 +234,12 @@ def main(argv=None):
     except (ImportError, ValueError) as e:  # gi missing, or Gst / GstRtspServer typelibs missing
         emit({"event": "error", "message": f"{type(e).__name__}: {e}"})
         return 2
-    if args.probe or found["missing"]:
-        emit({"event": "probe" if not found["missing"] else "error", **found,
-              **({"message": "missing GStreamer elements: " + ", ".join(found["missing"])} if found["missing"] else {})})
-        return 0 if not found["missing"] else 2
+    if found["missing"]:
+        emit({"event": "error", **found, "message": "missing GStreamer elements: " + ", ".join(found["missing"])})
+        return 2
+    if args.probe:
+        emit({"event": "probe", **found})
+        return 0
     # Ctrl-C (or a closed ssh session) reaches the whole process group: the SDK, which stops cleanly on them, stops
     # us by closing stdin after its last frame, and so does the OS if the SDK dies
     for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
