@@ -198,11 +198,14 @@ def test_camera_cli_rtsp_read_back_then_signal_leaves_no_helper(sig, gstreamer, 
     proc = subprocess.Popen([sys.executable, "-m", "sdk", "camera", "--model", str(onnx_model), "--source",
                              f"{person_video}?start=240", "--loop", "--headless", "--output",
                              f"rtsp://127.0.0.1:{port}/cam"], cwd=str(REPO), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         frames = read_rtsp(f"rtsp://127.0.0.1:{port}/cam", 8, time.monotonic() + WAIT_S)
         helpers = helper_pids(proc.pid)
-        proc.send_signal(sig)
+        if sig == signal.SIGINT:  # Ctrl-C in a terminal: the whole process group, the helper included
+            os.killpg(proc.pid, sig)
+        else:  # a service manager stopping the SDK
+            proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -266,6 +269,36 @@ def test_a_stalled_server_never_blocks_the_pipeline(gstreamer):
     assert gone(helper, 5)
 
 
+def test_a_server_that_dies_is_a_one_line_error(gstreamer):
+    sink = create_sink(f"rtsp://127.0.0.1:{free_port()}/gone")
+    sink.open({"fps": 30})
+    frame = np.zeros((240, 320, 3), np.uint8)
+    sink.write(frame, None, {})
+    sink.server.proc.kill()
+    try:
+        with pytest.raises(SDKError) as e:
+            for _ in range(500):  # the feeder notices the broken pipe at its next send
+                sink.write(frame, None, {})
+                time.sleep(0.01)
+        assert str(e.value).startswith(f"--output {sink.uri}: got 'the RTSP server process exited (-9)") and \
+            "expected the RTSP server to keep running" in str(e.value), str(e.value)
+    finally:
+        sink.close()
+
+
+def test_encoder_probe_needs_a_frame_encoded(gstreamer):
+    """An element that exists but cannot encode (caps it cannot take here) is not chosen; x264enc is."""
+    code = ("import runpy, sys; g = runpy.run_path(sys.argv[1]); Gst = g['_gst']()[1]; "
+            "chain = dict(g['ENCODERS'])['x264enc']; "
+            "print(g['encode_problem'](Gst, chain)); "
+            "print(g['encode_problem'](Gst, 'videoconvert ! video/x-raw,format=I420,width=8,height=8 ! ' + chain))")
+    p = subprocess.run([gstreamer, "-c", code, stream_out.HELPER], capture_output=True, text=True, timeout=60)
+    ok, bad = p.stdout.strip().splitlines()[-2:]
+    if "no element" in ok:
+        pytest.skip("this GStreamer has no x264enc")
+    assert ok == "None" and bad.startswith("failed to encode"), p.stdout + p.stderr
+
+
 def test_streams_share_one_server_with_a_mount_each(gstreamer, ffmpeg_rtsp_tcp):
     port = free_port()
     sinks = create_sinks([f"rtsp://127.0.0.1:{port}/cam{{stream}}"], streams=2)
@@ -321,6 +354,7 @@ def test_no_gstreamer_is_one_line_before_the_model_loads(tmp_path):
     ("rtsp://@:8554", ["got mount path '(none)'", "expected rtsp://HOST:PORT/NAME"]),
     ("rtsp://@:99999/cam", ["got port '99999'"]),
     ("rtsp://127.0.0.1:8554/cam?bitrate=fast", ["got bitrate=fast", "expected kbit/s"]),
+    ("rtsp://127.0.0.1:8554/cam?encoder=vp8enc", ["got encoder=vp8enc", "expected one of nvv4l2h264enc, x264enc"]),
     ("rtsp://no-such-host.invalid:8554/cam", ["address 'no-such-host.invalid' is not an address of this machine"]),
     ("rtp://127.0.0.1", ["got '127.0.0.1', expected rtp://HOST:PORT"]),
     ("rtp://no-such-host.invalid:5004", ["address 'no-such-host.invalid' cannot be resolved"]),

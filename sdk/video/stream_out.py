@@ -22,7 +22,6 @@ up: a frame replaced in the slot is a drop, counted per output (`outputs` in the
 """
 from __future__ import annotations
 
-import atexit
 import functools
 import importlib.util
 import ipaddress
@@ -111,7 +110,7 @@ class LatestFrameFeeder:
 class StreamSink(Sink):
     """What rtsp:// and rtp:// share: the feeder, a fixed frame size (the first frame's), the stats."""
 
-    what = "stream"
+    what = "the stream"
 
     def __init__(self, uri):
         self.uri = uri
@@ -120,8 +119,8 @@ class StreamSink(Sink):
 
     def write(self, frame_bgr_annotated, detections, stats):
         if self.feeder.error is not None:
-            raise SDKError(f"--output {self.uri}: {self.what} failed ({self._failure(self.feeder.error)}), expected "
-                           f"it to keep streaming")
+            raise SDKError(f"--output {self.uri}: got '{self._failure(self.feeder.error)}' while streaming, "
+                           f"expected {self.what} to keep running")
         self.feeder.offer(frame_bgr_annotated)
 
     def _send(self, frame):
@@ -150,7 +149,8 @@ class StreamSink(Sink):
 
 # ---- rtsp:// ----------------------------------------------------------------------------------------------------
 def parse_rtsp_output(uri):
-    """`rtsp://HOST:PORT/NAME?bitrate=KBIT` -> (BindAddress, "/NAME", kbit/s). No host: 127.0.0.1; `@`: all."""
+    """`rtsp://HOST:PORT/NAME?bitrate=KBIT&encoder=NAME` -> (BindAddress, "/NAME", kbit/s, encoder or None).
+    No host: 127.0.0.1; `@`: every interface."""
     text = str(uri)
     base, _, _ = text.partition("?")
     after = base.split("://", 1)[1]
@@ -159,7 +159,12 @@ def parse_rtsp_output(uri):
         raise SDKError(f"--output {text}: got mount path '{path or '(none)'}', expected rtsp://HOST:PORT/NAME such "
                        f"as rtsp://@:{RTSP_PORT}/cam (NAME: letters, digits, - _ . /)")
     bind = resolve_bind(base, default_port=RTSP_PORT)
-    return bind, path.rstrip("/"), _kbps(text, parse_uri(text, "--output").options)
+    options = parse_uri(text, "--output").options
+    encoder = options.get("encoder")
+    names = [name for name, _ in gst_protocol.ENCODERS]
+    if encoder is not None and encoder not in names:
+        raise SDKError(f"--output {text}: got encoder={encoder}, expected one of {', '.join(names)}")
+    return bind, path.rstrip("/"), _kbps(text, options), encoder
 
 
 def _kbps(text, options):
@@ -215,7 +220,7 @@ def _last_json(text):
 class RtspServerProcess:
     """One helper process serving one address and port; RtspSinks on that port each have a mount in it."""
 
-    def __init__(self, uri, bind, kbps):
+    def __init__(self, uri, bind, kbps, encoder=None):
         python, found = find_gstreamer_python(os.environ.get(GST_PYTHON_ENV) or None)
         if python is None:
             raise SDKError(f"--output {uri}: got no GStreamer RTSP server ({'; '.join(found)}), expected GStreamer 1.x "
@@ -223,7 +228,7 @@ class RtspServerProcess:
                            f"or {GST_PYTHON_ENV}=/path/to/python3 with gi)")
         self.uri, self.bind, self.python = uri, bind, python
         self.proc = subprocess.Popen([python, HELPER, "--address", bind.address, "--port", str(bind.port),
-                                      "--kbps", str(kbps)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      "--kbps", str(kbps)] + (["--encoder", encoder] if encoder else []), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, close_fds=True)
         # the helper also stops when our end of stdin closes, which the OS does if this process dies
         self._finalizer = weakref.finalize(self, _stop_process, self.proc)
@@ -242,7 +247,7 @@ class RtspServerProcess:
             self.stop()
             message = ready.get("message") or self._tail() or "the server process exited"
             raise SDKError(f"--output {uri}: got '{message}' from the RTSP server, expected a free port on an "
-                           f"address of this machine")
+                           f"address of this machine" + (f" and GStreamer's {encoder}" if encoder else ""))
         self.port, self.encoder, self.gstreamer = ready["port"], ready["encoder"], ready["gstreamer"]
 
     def _read_events(self):
@@ -333,12 +338,12 @@ class _Servers:
         self.lock = threading.Lock()
         self.by_key = {}  # (address, port) -> [server, users]
 
-    def acquire(self, uri, bind, kbps):
+    def acquire(self, uri, bind, kbps, encoder=None):
         key = (bind.address, bind.port) if bind.port else None  # port 0: a new server on any free port
         with self.lock:
             entry = self.by_key.get(key) if key else None
             if entry is None:
-                entry = [RtspServerProcess(uri, bind, kbps), 0]
+                entry = [RtspServerProcess(uri, bind, kbps, encoder), 0]
                 if key:
                     self.by_key[key] = entry
             entry[1] += 1
@@ -356,20 +361,20 @@ class _Servers:
 
 
 SERVERS = _Servers()
-atexit.register(lambda: [entry[0].stop(1.0) for entry in list(SERVERS.by_key.values())])
 
 
 class RtspSink(StreamSink):
     """`rtsp://HOST:PORT/NAME`: an RTSP server (GStreamer rtsp-server in a helper process) serving the annotated
-    frames as H.264 at /NAME; `?bitrate=KBIT` (default 4000). The mount appears with the first frame."""
+    frames as H.264 at /NAME; `?bitrate=KBIT` (default 4000), `?encoder=x264enc` to choose the encoder (else the
+    best found). The mount appears with the first frame."""
 
     what = "the RTSP server"
 
     def __init__(self, uri):
         super().__init__(uri)
-        self.bind, self.path, kbps = parse_rtsp_output(uri)
+        self.bind, self.path, kbps, encoder = parse_rtsp_output(uri)
         # started here, before the model loads: no GStreamer, or a taken port, fails the run at once
-        self.server = SERVERS.acquire(uri, self.bind, kbps)
+        self.server = SERVERS.acquire(uri, self.bind, kbps, encoder)
         try:
             self.mount_id = self.server.add_mount(self.path)
         except SDKError:
@@ -448,7 +453,7 @@ def sdp_text(address, port, name="edge-sdk"):
 class RtpSink(StreamSink):
     """`rtp://HOST:PORT`: H.264 (libx264 through PyAV) in RTP over UDP to HOST:PORT, and an SDP file for readers."""
 
-    what = "RTP streaming"
+    what = "the RTP sender"
 
     def __init__(self, uri):
         super().__init__(uri)

@@ -23,6 +23,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 
 MAGIC = b"SDKV"
 HEADER = struct.Struct("<4sBHIII")  # magic, kind, mount id, a, b, payload bytes
@@ -37,8 +38,10 @@ ENCODERS = (
     ("x264enc", "videoconvert ! video/x-raw,format=I420 ! x264enc tune=zerolatency speed-preset=ultrafast "
                 "bitrate={kbps} key-int-max={gop} ! video/x-h264,profile=constrained-baseline"),
     ("openh264enc", "videoconvert ! video/x-raw,format=I420 ! openh264enc bitrate={bps} gop-size={gop}"),
-    ("avenc_h264_omx", "videoconvert ! video/x-raw,format=I420 ! avenc_h264_omx bitrate={bps} gop-size={gop}"),
 )
+# Not listed: avenc_h264_omx (gstreamer1.0-libav registers it, but it needs an OpenMAX IL library that desktop Linux
+# lacks, so the mount fails with 503). An encoder is only chosen after it encoded a test frame: a Jetson Orin Nano
+# has the nvv4l2h264enc element and no hardware encoder behind it.
 EXTRA_ELEMENTS = {"nvv4l2h264enc": ("nvvidconv", "h264parse")}
 
 
@@ -69,20 +72,56 @@ def _gst():
     return GLib, Gst, GstRtspServer
 
 
-def probe():
-    """What this interpreter's GStreamer offers: {"gstreamer", "encoder", "chain", "missing"}; raises ImportError
-    / ValueError when gi, Gst or GstRtspServer are missing."""
+def probe(wanted=None):
+    """What this interpreter's GStreamer offers: {"gstreamer", "encoder", "chain", "missing"}, the encoder `wanted`
+    or the best one present; raises ImportError / ValueError when gi, Gst or GstRtspServer are missing."""
     _, Gst, _ = _gst()
     missing = [name for name in NEEDED if Gst.ElementFactory.find(name) is None]
     encoder = chain = None
+    tried = []
     for name, text in ENCODERS:
-        if Gst.ElementFactory.find(name) is not None and all(Gst.ElementFactory.find(e) is not None
-                                                             for e in EXTRA_ELEMENTS.get(name, ())):
+        if wanted not in (None, name) or Gst.ElementFactory.find(name) is None or \
+                any(Gst.ElementFactory.find(e) is None for e in EXTRA_ELEMENTS.get(name, ())):
+            continue
+        problem = encode_problem(Gst, text)
+        if problem is None:
             encoder, chain = name, text
             break
+        tried.append(f"{name} {problem}")
     if encoder is None:
-        missing.append("an H.264 encoder (" + ", ".join(n for n, _ in ENCODERS) + ")")
+        missing.append((wanted or "an H.264 encoder (" + ", ".join(n for n, _ in ENCODERS) + ")")
+                       + (f"; {', '.join(tried)}" if tried else ""))
     return {"gstreamer": Gst.version_string(), "encoder": encoder, "chain": chain, "missing": missing}
+
+
+def encode_problem(Gst, chain, timeout_s=10.0):
+    """None when `chain` turns a test frame into H.264 here, else why not (the element may exist and still fail)."""
+    w, h = 320, 240
+    try:
+        pipeline = Gst.parse_launch(f"appsrc name=src format=time caps=video/x-raw,format=BGR,width={w},height={h},"
+                                    f"framerate=30/1 ! {chain.format(bps=1_000_000, kbps=1000, gop=30)} ! "
+                                    f"appsink name=sink sync=false")
+    except Exception as e:  # noqa: BLE001  (GLib.Error: a missing property or element)
+        return f"cannot be built ({e})"
+    src = pipeline.get_by_name("src")
+    pipeline.set_state(Gst.State.PLAYING)
+    buf = Gst.Buffer.new_wrapped(bytes(w * h * 3))
+    buf.pts, buf.duration = 0, Gst.SECOND // 30
+    src.emit("push-buffer", buf)
+    src.emit("end-of-stream")
+    sink, bus = pipeline.get_by_name("sink"), pipeline.get_bus()
+    problem = "did not encode a test frame in time"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:  # appsink posts EOS only once its samples are pulled: pull, then look
+        if sink.emit("try-pull-sample", 100 * Gst.MSECOND) is not None:
+            problem = None
+            break
+        msg = bus.pop_filtered(Gst.MessageType.ERROR)
+        if msg is not None:
+            problem = f"failed to encode ({msg.parse_error()[0].message})"
+            break
+    pipeline.set_state(Gst.State.NULL)
+    return problem
 
 
 class Mount:
@@ -150,9 +189,14 @@ class RtspServer:
         media.connect("unprepared", unprepared)
 
 
+_EMIT_LOCK = threading.Lock()
+
+
 def emit(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    """One JSON line to the SDK (from the main loop's thread and the reader's)."""
+    with _EMIT_LOCK:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
 
 
 def read_messages(stream, server, loop):
@@ -183,9 +227,10 @@ def main(argv=None):
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8554)
     parser.add_argument("--kbps", type=int, default=4000)
+    parser.add_argument("--encoder", default=None, choices=[name for name, _ in ENCODERS])
     args = parser.parse_args(argv)
     try:
-        found = probe()
+        found = probe(args.encoder)
     except (ImportError, ValueError) as e:  # gi missing, or Gst / GstRtspServer typelibs missing
         emit({"event": "error", "message": f"{type(e).__name__}: {e}"})
         return 2
