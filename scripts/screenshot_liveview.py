@@ -9,7 +9,8 @@ leaves to the right past x = 640 at about the clip's 15th frame), every frame pr
 shows the door count of both streams and someone in view, then loads the page in headless Chromium and writes
 the screenshot (colours reduced to a palette when Pillow is installed, so the PNG stays small), then stops the
 run with SIGTERM. Prints what it shot, last a JSON line.
-`--starts 425 --window-size 1280,720 --out docs/http.png` makes the one-stream picture of docs/http.md.
+`--starts 425 --window-size 1280,720 --out docs/http.png` makes the one-stream picture of
+docs/http.md.
 """
 import argparse
 import io
