@@ -4,12 +4,12 @@ Chromium from a real run.
     python scripts/screenshot_liveview.py --model yolov7-tiny.onnx [--video person.mp4] [--out docs/img/...png]
 
 Runs `python -m sdk camera` on two clips of the shared person video (frames 845 and 425 on: in each one person
-leaves to the right past x = 640 at about the clip's 15th frame), every frame processed (files: no frame dropped, so the tracks and counts do not depend on the machine's speed),
-`--track --count-line 640,0,640,432,door` and an http:// output on a free loopback port; waits until `/stats`
-shows the door count of both streams and someone in view, then loads the page in headless Chromium and writes
-the screenshot (colours reduced to a palette when Pillow is installed, so the PNG stays small), then stops the
-run with SIGTERM. Prints what it shot, last a JSON line.
-`--starts 425 --window-size 1280,720 --out docs/http.png` makes the one-stream picture of docs/http.md.
+leaves to the right past x = 640 at about the clip's 15th frame), every frame processed (files drop no frame, so
+the tracks and counts do not depend on the machine's speed), `--track --count-line 640,0,640,432,door` and an
+http:// output on a free loopback port; waits until `/stats` shows the door count of every stream and someone in
+view, then loads the page in headless Chromium and writes the screenshot (colours reduced to a palette when
+Pillow is installed, so the PNG stays small), then stops the run with SIGTERM. Prints what it shot, last a JSON
+line. `--starts 425 --window-size 1280,720 --out docs/http.png` makes the one-stream picture of docs/http.md.
 """
 import argparse
 import io
