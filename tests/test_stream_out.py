@@ -305,6 +305,10 @@ def test_streams_share_one_server_with_a_mount_each(gstreamer, ffmpeg_rtsp_tcp):
     try:
         assert [s.path for s in sinks] == ["/cam0", "/cam1"] and sinks[0].server is sinks[1].server
         assert [s.stream for s in sinks] == [0, 1]
+        with pytest.raises(SDKError, match="expected one encoder per port"):
+            create_sink(f"rtsp://127.0.0.1:{port}/other?encoder=openh264enc")
+        with pytest.raises(SDKError, match="got mount path /cam1 twice"):
+            create_sink(f"rtsp://127.0.0.1:{port}/cam1")
         for s in sinks:
             s.open({"fps": 10})
         stop = threading.Event()

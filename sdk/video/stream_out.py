@@ -220,14 +220,14 @@ def _last_json(text):
 class RtspServerProcess:
     """One helper process serving one address and port; RtspSinks on that port each have a mount in it."""
 
-    def __init__(self, uri, bind, kbps, encoder=None):
+    def __init__(self, uri, bind, encoder=None):
         python, found = find_gstreamer_python(os.environ.get(GST_PYTHON_ENV) or None)
         if python is None:
             raise SDKError(f"--output {uri}: got no GStreamer RTSP server ({'; '.join(found)}), expected GStreamer 1.x "
                            f"with gst-rtsp-server, an H.264 encoder and python3-gi (sudo apt install {APT_PACKAGES}; "
                            f"or {GST_PYTHON_ENV}=/path/to/python3 with gi)")
         self.uri, self.bind, self.python = uri, bind, python
-        command = [python, HELPER, "--address", bind.address, "--port", str(bind.port), "--kbps", str(kbps)]
+        command = [python, HELPER, "--address", bind.address, "--port", str(bind.port)]
         self.proc = subprocess.Popen(command + (["--encoder", encoder] if encoder else []), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
         # the helper also stops when our end of stdin closes, which the OS does if this process dies
@@ -285,9 +285,9 @@ class RtspServerProcess:
             stdin.write(payload)
             stdin.flush()
 
-    def announce(self, mount_id, fps):
+    def announce(self, mount_id, fps, kbps):
         path = self.mount_paths[mount_id].encode("utf-8")
-        self._send(gst_protocol.encode_message(gst_protocol.MOUNT, mount_id, int(round(fps * 1000)), 0, path), path)
+        self._send(gst_protocol.encode_message(gst_protocol.MOUNT, mount_id, int(round(fps * 1000)), kbps, path), path)
 
     def send_frame(self, mount_id, frame):
         h, w = frame.shape[:2]
@@ -338,16 +338,20 @@ class _Servers:
         self.lock = threading.Lock()
         self.by_key = {}  # (address, port) -> [server, users]
 
-    def acquire(self, uri, bind, kbps, encoder=None):
+    def acquire(self, uri, bind, encoder=None):
         key = (bind.address, bind.port) if bind.port else None  # port 0: a new server on any free port
         with self.lock:
             entry = self.by_key.get(key) if key else None
             if entry is None:
-                entry = [RtspServerProcess(uri, bind, kbps, encoder), 0]
+                entry = [RtspServerProcess(uri, bind, encoder), 0]
                 if key:
                     self.by_key[key] = entry
+            server = entry[0]
+            if encoder and encoder != server.encoder:
+                raise SDKError(f"--output {uri}: got encoder={encoder} on port {server.port}, whose server already "
+                               f"runs {server.encoder}, expected one encoder per port (or another port)")
             entry[1] += 1
-            return entry[0]
+            return server
 
     def release(self, server, kill=False):
         with self.lock:
@@ -372,9 +376,9 @@ class RtspSink(StreamSink):
 
     def __init__(self, uri):
         super().__init__(uri)
-        self.bind, self.path, kbps, encoder = parse_rtsp_output(uri)
+        self.bind, self.path, self.kbps, encoder = parse_rtsp_output(uri)
         # started here, before the model loads: no GStreamer, or a taken port, fails the run at once
-        self.server = SERVERS.acquire(uri, self.bind, kbps, encoder)
+        self.server = SERVERS.acquire(uri, self.bind, encoder)
         try:
             self.mount_id = self.server.add_mount(self.path)
         except SDKError:
@@ -391,7 +395,7 @@ class RtspSink(StreamSink):
         return f"rtsp://{host}:{self.server.port}{self.path}"
 
     def open(self, info):
-        self.server.announce(self.mount_id, float(info.get("fps") or 30.0))
+        self.server.announce(self.mount_id, float(info.get("fps") or 30.0), self.kbps)
         self.feeder = LatestFrameFeeder(f"rtsp{self.path}", self._send)
         how = f"H.264 by {self.server.encoder}, {self.server.gstreamer} run by {self.server.python}"
         if self.bind.scope == EVERYWHERE:

@@ -1,6 +1,6 @@
 """The GStreamer RTSP server behind `--output rtsp://HOST:PORT/NAME`, run as a helper process by path:
 
-    <python with gi> .../sdk/video/stream_out_gst.py --address 127.0.0.1 --port 8554   (serve)
+    <python with gi> .../sdk/video/stream_out_gst.py --address 127.0.0.1 --port 8554 [--encoder x264enc]
     <python with gi> .../sdk/video/stream_out_gst.py --probe                           (what is installed)
 
 It imports only the standard library and PyGObject (`gi`), never the SDK: the interpreter that has GStreamer's
@@ -8,7 +8,7 @@ Python bindings is often not the SDK's (Debian/JetPack ship them for the system 
 sdk/video/stream_out.py; both ends of the pipe protocol are defined here.
 
 stdin carries messages, each a HEADER (magic, kind, mount id, a, b, payload length) and a payload:
-  MOUNT  a = frame rate x 1000, payload = the mount path (utf-8)   -> a media factory at that path
+  MOUNT  a = frame rate x 1000, b = kbit/s, payload = the mount path (utf-8) -> a media factory at that path
   FRAME  a = width, b = height, payload = the frame as packed BGR  -> pushed into that mount's appsrc
 EOF on stdin (the SDK closed it, or died) stops the server. stdout carries JSON lines: {"event": "ready", "port",
 "encoder", "gstreamer"}, {"event": "error", "message"}, {"event": "clients", "count"}.
@@ -125,8 +125,8 @@ def encode_problem(Gst, chain, timeout_s=10.0):
 
 
 class Mount:
-    def __init__(self, path, fps_milli):
-        self.path, self.fps_milli = path, fps_milli
+    def __init__(self, path, fps_milli, kbps):
+        self.path, self.fps_milli, self.kbps = path, fps_milli, kbps
         self.appsrc = None
         self.factory = None
         self.lock = threading.Lock()
@@ -135,10 +135,10 @@ class Mount:
 class RtspServer:
     """One GstRtspServer on one address and port; mounts are added as the SDK announces them."""
 
-    def __init__(self, address, port, kbps, found):
+    def __init__(self, address, port, found):
         self.GLib, self.Gst, GstRtspServer = _gst()
         self._factory_cls = GstRtspServer.RTSPMediaFactory
-        self.kbps, self.found = kbps, found
+        self.found = found
         self.server = GstRtspServer.RTSPServer()
         self.server.set_address(address)
         self.server.set_service(str(port))
@@ -159,14 +159,14 @@ class RtspServer:
         self.clients -= 1
         emit({"event": "clients", "count": self.clients})
 
-    def add_mount(self, mount_id, path, fps_milli):
-        self.mounts[mount_id] = Mount(path, fps_milli)
+    def add_mount(self, mount_id, path, fps_milli, kbps):
+        self.mounts[mount_id] = Mount(path, fps_milli, kbps or 4000)
 
     def push(self, mount_id, width, height, data):
         mount = self.mounts[mount_id]
         if mount.factory is None:  # the frame size is known now: publish the mount
             factory = self._factory_cls()
-            factory.set_launch(launch_line(width, height, mount.fps_milli, self.found["chain"], self.kbps))
+            factory.set_launch(launch_line(width, height, mount.fps_milli, self.found["chain"], mount.kbps))
             factory.set_shared(True)
             factory.connect("media-configure", lambda _f, media: self._on_media(mount, media))
             self.server.get_mount_points().add_factory(mount.path, factory)
@@ -214,7 +214,7 @@ def read_messages(stream, server, loop):
             if len(payload) < size:
                 break
             if kind == MOUNT:
-                server.add_mount(mount, payload.decode("utf-8"), a)
+                server.add_mount(mount, payload.decode("utf-8"), a, b)
             elif kind == FRAME:
                 server.push(mount, a, b, payload)
     finally:
@@ -226,7 +226,6 @@ def main(argv=None):
     parser.add_argument("--probe", action="store_true")
     parser.add_argument("--address", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8554)
-    parser.add_argument("--kbps", type=int, default=4000)
     parser.add_argument("--encoder", default=None, choices=[name for name, _ in ENCODERS])
     args = parser.parse_args(argv)
     try:
@@ -246,7 +245,7 @@ def main(argv=None):
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)
     try:
-        server = RtspServer(args.address, args.port, args.kbps, found)
+        server = RtspServer(args.address, args.port, found)
     except OSError as e:
         emit({"event": "error", "message": str(e)})
         return 2
