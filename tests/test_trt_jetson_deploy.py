@@ -133,6 +133,6 @@ def test_doctor_says_cuda_is_usable_only_when_a_gpu_answers(trt85, tmp_path):
 def test_sdk_doctor_shows_cameras_and_gstreamer_off_a_jetson():
     p = run_cli("doctor")
     checks = {r["check"]: r for r in json.loads(p.stdout.strip().splitlines()[-1])["checks"]}
-    assert "Cameras" in checks and "GStreamer (rtsp:// / rtp:// outputs)" in checks
+    assert "Cameras" in checks and "GStreamer (rtsp:// outputs)" in checks
     assert "OpenCV GStreamer (CSI cameras)" in checks
     assert "GPU answers" not in checks or checks["GPU answers"]["status"] != "ok"  # no GPU on this machine

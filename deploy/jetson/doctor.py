@@ -8,6 +8,7 @@ Every probe reads files under `root` and runs commands through `run`, so tests c
 """
 import argparse
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -148,15 +149,18 @@ class Doctor:
                  "" if found else "sudo apt install nvidia-cudnn8 (or the JetPack cuDNN package)")
 
     def gstreamer(self):
-        """GStreamer itself (RTSP/RTP outputs, hardware encode on a Jetson), apart from OpenCV's build of it."""
-        out = self.run(["gst-launch-1.0", "--version"]) or ""
-        m = re.search(r"GStreamer ([\d.]+)", out)
-        gi = self._module("gi") is not None
-        found = (f"GStreamer {m.group(1)}" if m else "gst-launch-1.0 not found") + \
-            (", python gi: yes" if gi else ", python gi: no")
-        self.add("GStreamer (rtsp:// / rtp:// outputs)", "ok" if m and gi else "warn", found,
-                 "" if m and gi else "sudo apt install gstreamer1.0-tools gstreamer1.0-plugins-good "
-                                     "gir1.2-gst-rtsp-server-1.0 python3-gi")
+        """GStreamer for rtsp:// outputs (rtsp-server and an H.264 encoder that really encodes), found the way the
+        output finds it: this interpreter, $SDK_GSTREAMER_PYTHON or the system python3 (rtp:// needs PyAV only)."""
+        from sdk.video.stream_out import find_gstreamer_python
+
+        python, probe = find_gstreamer_python(os.environ.get("SDK_GSTREAMER_PYTHON"))
+        if python:
+            self.add("GStreamer (rtsp:// outputs)", "ok",
+                     f"{probe.get('gstreamer')}, encoder {probe.get('encoder')}, run by {python}", "")
+        else:
+            self.add("GStreamer (rtsp:// outputs)", "warn", "; ".join(probe)[:200],
+                     "sudo apt install gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly "
+                     "gir1.2-gst-rtsp-server-1.0 python3-gi (a Jetson's nvv4l2h264enc comes with JetPack)")
 
     def opencv(self):
         cv2 = self._module("cv2")
