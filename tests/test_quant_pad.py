@@ -135,6 +135,14 @@ def test_quantized_padded_model_gives_the_same_int8_outputs(tmp_path, onnx_model
     assert len(quant_convs) == 58
     a, b = _run(plain, image), _run(padded, image)
     assert all(np.array_equal(x, y) for x, y in zip(a, b)), "zero channels must not change the int8 result"
+    # the op profile sees onnxruntime's fused kernels: one QLinearConv per conv, the Pad, shares adding up
+    from sdk.quant.profile import op_profile, profile_row
+
+    prof = op_profile(padded, threads=2, runs=2, warmup=1)
+    assert prof["ops"]["QLinearConv"]["nodes"] == 58 and prof["ops"]["Pad"]["nodes"] == 1
+    assert "Conv" not in prof["ops"] and abs(sum(v["share"] for v in prof["ops"].values()) - 1) < 1e-6
+    row = profile_row(prof)
+    assert row["kernels"] == sum(v["nodes"] for v in prof["ops"].values()) and row["QLinearConv"][0] > 0
     # for ARM (no such kernel) nothing is padded
     arm = tmp_path / "arm.onnx"
     assert quantize(onnx_model, arm, cache, config=QuantConfig(method="minmax", target="jetson"))["padded_convs"] == {}
