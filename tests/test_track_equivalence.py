@@ -195,3 +195,18 @@ def test_kalman_correction_of_many_tracks_equals_one_at_a_time():
         np.testing.assert_allclose(new_means[i], m, rtol=1e-12, atol=1e-9)
         np.testing.assert_allclose(new_covs[i], c, rtol=1e-12, atol=1e-9)
     assert kalman.update_many(means[:0], covs[:0], z[:0])[0].shape == (0, 8)
+
+
+def test_anchors_and_line_sides_of_many_boxes_equal_one_at_a_time():
+    from sdk.track import LineCounter, parse_line
+    from sdk.track.bytetrack import ANCHORS, anchor_points
+
+    boxes = crowd(4, people=30, frames=1)[0][0]
+    line = LineCounter(parse_line("100.5,40,1700,990.25,diagonal"))
+    for anchor in ANCHORS:
+        points = anchor_points(boxes, anchor)
+        assert [tuple(p) for p in points.tolist()] == [anchor_point(b, anchor) for b in boxes]
+        sides = line.sides(points).tolist()
+        reference = [float((d[0] * (p[1] - line.a[1]) - d[1] * (p[0] - line.a[0])) / np.hypot(*d))
+                     for d in [line.b - line.a] for p in (anchor_point(b, anchor) for b in boxes)]
+        assert sides == reference and any(s > 0 for s in sides) and any(s < 0 for s in sides)
