@@ -19,6 +19,7 @@ from sdk.cli import guarded
 from sdk.commands import camera  # the flags, and their names in error messages
 from sdk.commands.inspect import model_options_from_args  # layout flags for models from other exporters
 from sdk.detector import Detector
+from sdk.preprocess import REALTIME_RESIZE  # large frames shrink through exact 2x halvings (sdk/preprocess.py)
 from sdk.video.pipeline import Pipeline
 from sdk.video.sources import ReconnectPolicy, open_source
 
@@ -30,7 +31,8 @@ def detect(args):
     threads = {"threads": args.threads} if args.threads else {}  # onnxruntime intra-op threads
     spin = camera.spin_from_args(args)  # onnxruntime's idle threads: off in the pipeline unless --spinning on
     detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                        options=model_options_from_args(args), spin=spin, **threads)  # options: --imgsz, layouts
+                        options=model_options_from_args(args), spin=spin, resize=REALTIME_RESIZE,
+                        **threads)  # options: --imgsz, foreign layouts
     sources = [open_source(uri) for uri in args.source or [None]]  # csi://0, /dev/video0, rtsp://..., files
     print(f"backend: {detector.runner.describe()} ({detector.backend_reason}); {len(sources)} source(s)",
           file=sys.stderr)

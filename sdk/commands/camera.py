@@ -12,6 +12,7 @@ adds the flag names to its errors.
 import sys
 
 from ..errors import SDKError
+from ..preprocess import REALTIME_RESIZE
 from ..runners import choose_backend
 from ..track.bytetrack import ANCHORS, TrackerConfig
 from ..track.counting import parse_line, parse_zone
@@ -115,7 +116,8 @@ def run_pipeline(args, sinks, draw=None, on_start=None):
     """Model, sources and sinks -> a finished run; returns (stats, info). Shared with the soak command."""
     check_args(args)
     choose_backend(args.model, args.backend)  # a wrong model file type fails before any camera is opened
-    det = detector_from_args(args, spin=spin_from_args(args))  # opened as the pipeline runs it: no reopening
+    # opened as the pipeline runs it (no reopening), with the real-time shrink of large frames
+    det = detector_from_args(args, spin=spin_from_args(args), resize=REALTIME_RESIZE)
     try:
         sources = sources_from_args(args)
         info = run_info(args, det, sources)
