@@ -1,7 +1,7 @@
 """What `--track --count-line` costs the camera pipeline: the same pipeline with and without tracking and
 counting, alternating rounds in ONE run, and where the tracking time goes.
 
-    python -m scripts.bench_track [--model m.onnx] [--frames 40] [--rounds 6] [--crowd 40]
+    python -m scripts.bench_track [--model m.onnx] [--frames 40] [--rounds 10] [--crowd 40]
 
 Each round runs the full pipeline (decode, letterbox, inference, NMS, drawing with the overlay, JSON-lines sink)
 on the shared person video twice over the same frames, once plain and once with ByteTrack, a count line at the
@@ -79,7 +79,7 @@ def main(argv=None):
     p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
     p.add_argument("--video", default=str(SHARED / "data" / "videos" / "one-by-one-person-detection.mp4"))
     p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--start", type=int, default=240, help="first frame (the first person walks in at about 240)")
     p.add_argument("--line", default=DOOR)
     p.add_argument("--crowd", type=int, default=40, help="people in the scripted crowd replay")
