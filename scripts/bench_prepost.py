@@ -1,6 +1,6 @@
 """Where a frame's time goes outside the network, before and after the pre/post-processing rewrite, in ONE run.
 
-    python -m scripts.bench_prepost [--model m.onnx] [--runs 60] [--threads 2] [--out prepost.json]
+    python -m scripts.bench_prepost [--model m.onnx] [--runs 60] [--threads 2] [--no-spinning] [--out prepost.json]
 
 Frames: the shared person video (768x432), the same frames upscaled to 1920x1080 (the INTER_AREA shrink path of
 a large camera frame) and the Penn-Fudan val images. For each set, interleaved one call at a time on one onnxruntime
@@ -10,6 +10,8 @@ pre-process (resize="area-pyramid": exact 2x halvings of a frame at least twice 
 end-to-end with the original numpy code (kept frozen in tests/test_prepost_equivalence.py), and each stage
 alone at the default confidence (0.25) and the evaluation one (0.001, hundreds of NMS candidates). Prints one
 table; the last line is JSON. Without --model it exports the shared checkpoint at 416 into a temporary folder.
+--no-spinning opens the session as the camera pipeline does (idle onnxruntime threads yield the cores to
+OpenCV's resize threads between inferences).
 """
 import argparse
 import json
@@ -58,6 +60,8 @@ def main(argv=None):
     p.add_argument("--images", default=str(SHARED / "data" / "pennfudan" / "images" / "val"))
     p.add_argument("--runs", type=int, default=60, help="timed calls per cell")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-spinning", action="store_true", help="onnxruntime's idle threads do not spin (as in the "
+                                                               "camera pipeline)")
     p.add_argument("--out", default=None)
     args = p.parse_args(argv)
 
@@ -78,7 +82,7 @@ def main(argv=None):
         from sdk.models.checkpoint import load_checkpoint
 
         model = str(export_onnx(load_checkpoint(args.weights)[0], Path(tmp.name) / "m.onnx", imgsz=416)[0])
-    det = Detector(model, backend="ort", threads=args.threads)
+    det = Detector(model, backend="ort", threads=args.threads, **({"spin": False} if args.no_spinning else {}))
     realtime = Detector(None, runner=det.runner, resize=REALTIME_RESIZE)  # the same session
     meta = det.meta
 
@@ -139,8 +143,8 @@ def main(argv=None):
     tmp.cleanup()
 
     keys = list(rows[0]["p50_ms"])
-    print(f"{model}, onnxruntime CPU {args.threads} threads, {args.runs} calls per cell, interleaved one call "
-          f"at a time; p50 ms")
+    print(f"{model}, onnxruntime CPU {args.threads} threads{', spinning off' if args.no_spinning else ''}, "
+          f"{args.runs} calls per cell, interleaved one call at a time; p50 ms")
     print("| " + " | ".join(["p50 ms"] + [r["frames"] for r in rows]) + " |")
     print("|" + "---|" * (len(rows) + 1))
     for k in keys:
@@ -154,7 +158,8 @@ def main(argv=None):
           + " |")
     where = describe_machine(threads=args.threads)
     print(f"machine: {where}")
-    result = {"model": model, "threads": args.threads, "runs": args.runs, "rows": rows, "machine": where}
+    result = {"model": model, "threads": args.threads, "spinning": not args.no_spinning, "runs": args.runs,
+              "rows": rows, "machine": where, "load_avg": list(os.getloadavg())}
     if args.out:
         from sdk.fileio import write_text_atomic
 
