@@ -38,6 +38,16 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, {platform.machine()}"
 
 
+def model_or_export(model, weights, folder):
+    """`model`, or the shared checkpoint `weights` exported at 416 into `folder` when `model` is None."""
+    if model is not None:
+        return model
+    from sdk.export.onnx_export import export_onnx
+    from sdk.models.checkpoint import load_checkpoint
+
+    return str(export_onnx(load_checkpoint(weights)[0], Path(folder) / "m.onnx", imgsz=416)[0])
+
+
 def pipeline_round(det, video, start, frames, out_dir, spin=PIPELINE_SPIN, **pipeline_kw):
     """One pipeline run over `frames` frames from `start`, drawing into a JSON-lines sink; its final stats.
     `spin` as Pipeline's (None: the session as `det` opened it)."""

@@ -67,6 +67,7 @@ def main(argv=None):
 
     import cv2
 
+    from scripts.bench_pipeline import model_or_export
     from sdk.bench import percentiles
     from sdk.data.images import list_images, read_image
     from sdk.detector import Detector
@@ -76,12 +77,7 @@ def main(argv=None):
     from tests.test_prepost_equivalence import reference_input, reference_nms
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-prepost-")
-    model = args.model
-    if model is None:
-        from sdk.export.onnx_export import export_onnx
-        from sdk.models.checkpoint import load_checkpoint
-
-        model = str(export_onnx(load_checkpoint(args.weights)[0], Path(tmp.name) / "m.onnx", imgsz=416)[0])
+    model = model_or_export(args.model, args.weights, tmp.name)
     det = Detector(model, backend="ort", threads=args.threads, **({"spin": False} if args.no_spinning else {}))
     realtime = Detector(None, runner=det.runner, resize=REALTIME_RESIZE)  # the same session
     meta = det.meta

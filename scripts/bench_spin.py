@@ -43,17 +43,12 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
     args = p.parse_args(argv)
 
-    from scripts.bench_pipeline import pipeline_round
+    from scripts.bench_pipeline import model_or_export, pipeline_round
     from sdk.detector import Detector
     from sdk.report import describe_machine
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-spin-")
-    model = args.model
-    if model is None:
-        from sdk.export.onnx_export import export_onnx
-        from sdk.models.checkpoint import load_checkpoint
-
-        model = str(export_onnx(load_checkpoint(args.weights)[0], Path(tmp.name) / "m.onnx", imgsz=416)[0])
+    model = model_or_export(args.model, args.weights, tmp.name)
     dets = {"spinning on (default)": Detector(None, runner=runner(model, args.threads, True)),
             "spinning off": Detector(None, runner=runner(model, args.threads, False))}
     stats = {k: [] for k in dets}

@@ -90,19 +90,14 @@ def main(argv=None):
 
     import cv2
 
-    from scripts.bench_pipeline import pipeline_round
+    from scripts.bench_pipeline import model_or_export, pipeline_round
     from sdk.detector import Detector
     from sdk.report import describe_machine
     from sdk.track import parse_line
     from sdk.video.pipeline import PIPELINE_SPIN
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-track-")
-    model = args.model
-    if model is None:
-        from sdk.export.onnx_export import export_onnx
-        from sdk.models.checkpoint import load_checkpoint
-
-        model = str(export_onnx(load_checkpoint(args.weights)[0], Path(tmp.name) / "m.onnx", imgsz=416)[0])
+    model = model_or_export(args.model, args.weights, tmp.name)
     det = Detector(model, backend="ort", spin=PIPELINE_SPIN, **({"threads": args.threads} if args.threads else {}))
     settings = {"detection only": {}, "--track + count line": {"track": True, "lines": [parse_line(args.line)]}}
     labels = list(settings)
