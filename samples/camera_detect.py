@@ -7,6 +7,8 @@
         --output http://@:8080 --json detections.jsonl
     python samples/camera_detect.py --model m.onnx --source cam0.mp4 --source cam1.mp4 --headless --track \\
         --count-line 0.1,0.7,0.9,0.7,door --save runs/cam{stream}.mp4
+    python samples/camera_detect.py --model yolov7-tiny.engine --source csi://0 --headless \\
+        --output rtsp://@:8554/cam            # an RTSP server for an NVR or VLC (rtp://HOST:PORT: plain UDP)
 
 The same as `python -m sdk camera`, written out as the API's loop: sources, a detector, sinks, the pipeline,
 the stats. The work is in sdk/video (sources, sinks, pipeline) and sdk/track. See docs/camera.md.

@@ -112,3 +112,19 @@ def test_qat_and_distill_take_a_dataset_of_new_classes(checkpoint, pennfudan, tm
     p = run_cli("distill", "--weights", checkpoint, "--teacher", checkpoint, "--data", data, "--epochs", "1",
                 "--out-dir", tmp_path / "kd", "--no-val")
     assert_one_line_error(p, "teacher", "expected the student's fox, raccoon")
+
+
+def test_one_shot_fmc_pruning_takes_a_dataset_of_new_classes(checkpoint, pennfudan, tmp_path):
+    """FMC and the BatchNorm re-estimation read boxes, not classes: pruning before fine-tuning to new classes
+    works on the new dataset (it was refused with "class 'raccoon' is not a model class")."""
+    data = _voc(pennfudan / "images" / "train", tmp_path / "voc", ["raccoon"], 6)
+    out = tmp_path / "pruned.pt"
+    p = run_cli("prune", "--weights", checkpoint, "--criterion", "fmc", "--level", "0.3", "--data", data,
+                "--stats-images", "4", "--recal-images", "4", "--output", out, check=True)
+    assert "are not the model's (person)" in p.stderr and out.is_file()
+    from sdk.models.checkpoint import load_checkpoint
+
+    pruned, _ = load_checkpoint(out)
+    assert pruned.names == ["person"]  # the head is rebuilt by the fine-tune, not by pruning
+    report = json.loads(p.stdout.strip().splitlines()[-1])
+    assert report["params"] < report["params_before"]

@@ -114,3 +114,22 @@ def test_engine_without_sidecar_needs_metadata(trt, onnx_model, tmp_path):
     assert det.layout.name == "yolo" and det.names == ("class0",) and det.meta.imgsz == (416, 416)
     runner.close()
 
+
+
+@pytest.mark.parametrize("field, value, expected", [("imgsz", [0, 416], "imgsz got"), ("std", [0, 1, 1], "std got"),
+                                                    ("names", "person", "names got"),
+                                                    ("bogus_section", None, "got str")])
+def test_edited_sidecar_metadata_is_checked_as_onnx_metadata_is(trt, onnx_model, tmp_path, field, value, expected):
+    """The sidecar is a JSON file anyone can edit: its model metadata goes through the same value checks as
+    ONNX metadata_props (issue 13), and a bad value is one line naming the sidecar, before any inference."""
+    engine = _engine(onnx_model, tmp_path)
+    side = tmp_path / "m.engine.json"
+    record = json.loads(side.read_text())
+    if field == "bogus_section":
+        record["metadata"] = "not an object"
+    else:
+        record["metadata"][field] = value
+    side.write_text(json.dumps(record))
+    with pytest.raises(SDKError, match=rf"engine metadata .*m\.engine\.json: metadata.*{expected}") as e:
+        TensorRTRunner(engine).load()
+    assert "\n" not in str(e.value)

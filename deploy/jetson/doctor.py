@@ -8,6 +8,7 @@ Every probe reads files under `root` and runs commands through `run`, so tests c
 """
 import argparse
 import importlib
+import os
 import re
 import shutil
 import subprocess
@@ -19,6 +20,16 @@ JETPACK = {"32.7": ("4.6.x", "8.2"), "35.1": ("5.0.2", "8.4"), "35.2": ("5.1", "
            "35.4": ("5.1.2", "8.5"), "35.5": ("5.1.3", "8.5"), "35.6": ("5.1.4", "8.5"), "36.2": ("6.0 DP", "8.6"),
            "36.3": ("6.0", "8.6"), "36.4": ("6.1/6.2", "10.3")}
 SUPPORTED_TRT = ("8.5", "8.6", "10.")
+
+
+def l4t_release(text):
+    """(L4T release '35.3.1', (JetPack, TensorRT) or None) from /etc/nv_tegra_release's text; (None, None) when
+    it is not one."""
+    m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text or "")
+    if not m:
+        return None, None
+    l4t = f"{m.group(1)}.{m.group(2)}"
+    return l4t, JETPACK.get(".".join(l4t.split(".")[:2]))
 
 
 def _run_cmd(cmd):
@@ -57,14 +68,11 @@ class Doctor:
 
     # ---- checks ----------------------------------------------------------------------------------------------
     def jetpack(self):
-        text = self.read("/etc/nv_tegra_release")
-        m = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", text or "")
-        if not m:
+        l4t, jp = l4t_release(self.read("/etc/nv_tegra_release"))
+        if l4t is None:
             self.add("L4T / JetPack", "fail", "not a Jetson (no /etc/nv_tegra_release)",
                      "run on a Jetson with JetPack 5.1+ (x86: use the onnxruntime backend)")
             return None
-        l4t = f"{m.group(1)}.{m.group(2)}"
-        jp = JETPACK.get(".".join(l4t.split(".")[:2]))
         model = (self.read("/proc/device-tree/model") or "").strip("\x00\n ")
         found = f"L4T {l4t}" + (f" = JetPack {jp[0]} (TensorRT {jp[1]})" if jp else "") + (f", {model}" if model else "")
         if jp and jp[1] in ("8.2", "8.4"):
@@ -141,15 +149,18 @@ class Doctor:
                  "" if found else "sudo apt install nvidia-cudnn8 (or the JetPack cuDNN package)")
 
     def gstreamer(self):
-        """GStreamer itself (RTSP/RTP outputs, hardware encode on a Jetson), apart from OpenCV's build of it."""
-        out = self.run(["gst-launch-1.0", "--version"]) or ""
-        m = re.search(r"GStreamer ([\d.]+)", out)
-        gi = self._module("gi") is not None
-        found = (f"GStreamer {m.group(1)}" if m else "gst-launch-1.0 not found") + \
-            (", python gi: yes" if gi else ", python gi: no")
-        self.add("GStreamer (rtsp:// / rtp:// outputs)", "ok" if m and gi else "warn", found,
-                 "" if m and gi else "sudo apt install gstreamer1.0-tools gstreamer1.0-plugins-good "
-                                     "gir1.2-gst-rtsp-server-1.0 python3-gi")
+        """GStreamer for rtsp:// outputs (rtsp-server and an H.264 encoder that really encodes), found the way the
+        output finds it: this interpreter, $SDK_GSTREAMER_PYTHON or the system python3 (rtp:// needs PyAV only)."""
+        from sdk.video.stream_out import find_gstreamer_python
+
+        python, probe = find_gstreamer_python(os.environ.get("SDK_GSTREAMER_PYTHON"))
+        if python:
+            self.add("GStreamer (rtsp:// outputs)", "ok",
+                     f"{probe.get('gstreamer')}, encoder {probe.get('encoder')}, run by {python}", "")
+        else:
+            self.add("GStreamer (rtsp:// outputs)", "warn", "; ".join(probe)[:200],
+                     "sudo apt install gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly "
+                     "gir1.2-gst-rtsp-server-1.0 python3-gi (a Jetson's nvv4l2h264enc comes with JetPack)")
 
     def opencv(self):
         cv2 = self._module("cv2")

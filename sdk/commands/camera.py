@@ -61,7 +61,8 @@ def add_source_args(p):
 def add_sink_args(p):
     p.add_argument("--output", action="append", default=[], metavar="URI",
                    help="where annotated frames go; repeatable: display://, out.mp4, detections.jsonl, "
-                        "http://@:8080 (live view), mot:tracks.txt (MOT Challenge), "
+                        "http://@:8080 (live view), rtsp://@:8554/NAME (RTSP server), rtp://HOST:PORT (H.264 over "
+                        "UDP, SDP file printed), mot:tracks.txt (MOT Challenge), "
                         "mosaic:<output>; {stream} in a value makes one output per stream")
     p.add_argument("--save", default=None, metavar="VIDEO", help="save the annotated video (same as --output VIDEO)")
     p.add_argument("--json", default=None, metavar="JSONL",
@@ -228,6 +229,8 @@ def report(stats, info, extra=None):
              for c in stats.get("lines", ())]
     rows += [[f"zone {z['zone']} (stream {z['stream']})", f"{z['inside']} inside, {z['entries']} entries"]
              for z in stats.get("zones", ())]
+    rows += [[f"output {o['output']}", f"{o['frames_sent']} frames sent, {o['frames_dropped']} dropped"]
+             for o in stats.get("outputs", ())]
     rows += [[k, v] for k, v in (extra or {}).items()]
     print_table(rows, ["stat", "value"])
     summary = {**stats, **(extra or {}), "model": info["model"], "backend": info["backend"],

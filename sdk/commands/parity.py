@@ -69,7 +69,9 @@ def run(args):
     ref_label = result.reference
     rows = [{"backend": r.label, "map50": r.map50, "map50_95": r.map50_95,
              "max_diff_boxes_px": r.outputs["boxes_px"], "max_diff_scores": r.outputs["scores"],
-             "max_diff_boxes_px_all": r.outputs["boxes_px_all"]} for r in result.rows]
+             "max_diff_boxes_px_all": r.outputs["boxes_px_all"],
+             "compared": r.outputs.get("compared", "raw outputs"), "unmatched": r.outputs.get("unmatched", 0)}
+            for r in result.rows]
     table = [[r["backend"], f"{r['map50']:.4f}", f"{r['map50_95']:.4f}", f"{r['max_diff_boxes_px']:.3f}",
               f"{r['max_diff_scores']:.4f}"] for r in rows]
     headers = ["backend", "mAP@.5", "mAP@.5:.95", f"max box diff px vs {ref_label} (obj >= {CONFIDENT})",

@@ -4,6 +4,7 @@ and from a checkpoint to a saved pruned checkpoint, one-shot (`prune_checkpoint`
 from __future__ import annotations
 
 import copy
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -74,8 +75,17 @@ class PruneResult:
 
 
 def _load_data(data, model, split):
+    """The images and boxes the criterion and BatchNorm re-estimation read. Both use boxes, never classes, so a
+    dataset of other classes (the one the pruned model will be fine-tuned on) is read with its own names."""
     from ..data.datasets import load_dataset
+    from ..train.heads import data_class_names, needs_new_head
 
+    own = data_class_names(str(data), split)
+    if needs_new_head(model.names, own):
+        print(f"prune: --data classes ({', '.join(own)}) are not the model's ({', '.join(model.names)}); the "
+              f"criterion and BatchNorm use its images and boxes only, fine-tune with train to rebuild the head",
+              file=sys.stderr)
+        return load_dataset(data, names=own, split=split)
     return load_dataset(data, names=list(model.names), split=split)
 
 

@@ -67,7 +67,7 @@ class TensorRTRunner(Runner):
             if self.record.get("device") and "dla_cores" in self.record["device"]:
                 device = {**device, "dla_cores": int(getattr(self._runtime, "num_DLA_cores", 0))}
             check_compatible(self.path, self.record, trt.__version__, device)
-            self.metadata = metadata_of(self.record)
+            self.metadata = metadata_of(self.record, f"engine metadata {self.path}.json")
             if self.record.get("dla_core") is not None:
                 self._runtime.DLA_core = int(self.record["dla_core"])  # before deserializing (IRuntime::setDLACore)
         else:

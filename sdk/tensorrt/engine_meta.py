@@ -46,10 +46,20 @@ def read_sidecar(engine_path):
     return record
 
 
-def metadata_of(record):
-    return ModelMetadata(**{k: tuple(v) if k in ("imgsz", "letterbox_color", "mean", "std") and
-                            isinstance(v, list) else v for k, v in (record.get("metadata") or {}).items()
-                            if k in ModelMetadata.__dataclass_fields__})
+def metadata_of(record, what="engine metadata"):
+    """The ModelMetadata in a sidecar, each value checked as the ONNX metadata is: a sidecar is a file anyone can
+    edit, and a bad value (imgsz 0, NaN mean) would otherwise surface as a wrong box or a crash mid-run."""
+    section = record.get("metadata") or {}
+    if not isinstance(section, dict):
+        raise SDKError(f"{what}: metadata got {type(section).__name__}, expected an object of model metadata; "
+                       f"rebuild the engine")
+    kw = {k: tuple(v) if k in ("imgsz", "letterbox_color", "mean", "std") and isinstance(v, list) else v
+          for k, v in section.items() if k in ModelMetadata.__dataclass_fields__}
+    try:
+        meta = ModelMetadata(**kw)
+    except (TypeError, ValueError) as e:
+        raise SDKError(f"{what}: metadata got {e}, expected the values build_engine writes; rebuild the engine")
+    return meta.validate(what, given=kw)
 
 
 def check_compatible(engine_path, record, trt_version, device):

@@ -1,5 +1,7 @@
 """`--output http://HOST:PORT`: watch the running detector from a browser (page, MJPEG, snapshot, JSON stats).
 
+One sink serves every stream of a run: the pipeline opens it with `info["streams"]` and hands it each stream's
+frames with `stats["stream"]`; each stream has its own FrameHub, MJPEG endpoint and tile on the page.
 The sink only hands the newest annotated frame to a FrameHub; the server's own threads do the JPEG encoding
 (only while someone watches) and the networking, so viewers never slow the pipeline. Security defaults are in
 docs/http.md: loopback unless asked otherwise, a token from a file, a connection cap, the Host check.
@@ -66,14 +68,21 @@ class HttpSink(Sink):
             max_connections=defaults.max_connections if max_connections is None else max_connections,
             header_timeout_s=defaults.header_timeout_s if header_timeout_s is None else header_timeout_s,
             fd_reserve=fd_reserve)
-        self.hub = FrameHub()
+        self.hub = FrameHub()  # stream 0's; the server adds one per further stream at open()
+        self.streams = 1
+        self.hubs = [self.hub]
         # bound here, served from open(): a taken port or a bad address fails before the run starts
         self.server = LiveViewServer(self.hub, self.bind, token=token, uri=uri, allowed_hosts=allowed_hosts or (),
                                      limits=limits)
         self.port = self.server.address[1]  # the real port when 0 (any free port) was asked for
 
     def open(self, info):
-        self.server.start(info)
+        # several streams reach this sink only when it takes all of them (stream None); one made per stream
+        # from a `{stream}` placeholder, or the inner sink of mosaic:, shows one
+        self.streams = len(info.get("streams") or ()) if self.stream is None else 1
+        self.streams = max(1, self.streams)
+        self.server.start(info, streams=self.streams)
+        self.hubs = self.server.hubs
         guard = " (token required)" if self.token else ""
         scope = self.bind.scope
         if scope == EVERYWHERE:
@@ -101,7 +110,8 @@ class HttpSink(Sink):
         return f"http://{host}:{self.port}/"
 
     def write(self, frame_bgr_annotated, detections, stats):
-        self.hub.publish(frame_bgr_annotated, detections, stats)
+        index = int(stats.get("stream", 0)) if self.streams > 1 else 0
+        self.hubs[index].publish(frame_bgr_annotated, detections, stats)
 
     def close(self):
         if self.server is not None:

@@ -45,7 +45,8 @@ class MosaicSink(Sink):
         self.grid = (cols, rows)
         self.canvas = np.zeros((rows * self.tile[1], cols * self.tile[0], 3), np.uint8)
         fps = max([s.get("fps") or 0 for s in info.get("streams") or [info]] or [0]) or None
-        self.info = {**info, "size": (self.canvas.shape[1], self.canvas.shape[0]), "fps": fps,
+        self.info = {**{k: v for k, v in info.items() if k != "streams"},  # the inner output sees one stream
+                     "size": (self.canvas.shape[1], self.canvas.shape[0]), "fps": fps,
                      "source": f"mosaic of {self.n} streams"}
         self.inner.open(self.info)
 

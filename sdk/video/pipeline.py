@@ -500,6 +500,10 @@ class Pipeline:
         """The run's stats now (all frames, not a window): overall counters at the top, per stream in `streams`."""
         final = self.overall.snapshot(sum_capture_stats([s.capture.stats for s in self.streams]))
         final.update(self._extras())
+        outputs = [sink.output_stats() for sink in (getattr(k, "inner", k) for k in self.sinks)  # mosaic:rtsp://
+                   if hasattr(sink, "output_stats")]
+        if outputs:  # network outputs: frames sent and dropped (a slow client costs its own frames only)
+            final["outputs"] = outputs
         if self.stop_reason:
             final["stop_reason"] = self.stop_reason
         else:

@@ -1,5 +1,6 @@
 """Output sinks, pluggable by URI: `display://`, `out.mp4`, `detections.jsonl`, `http://@:8080`,
-`mot:tracks.txt` (MOT Challenge text), `mosaic:<output>` (every stream tiled in one frame).
+`mot:tracks.txt` (MOT Challenge text), `mosaic:<output>` (every stream tiled in one frame), `rtsp://@:8554/NAME`
+(an RTSP server) and `rtp://HOST:PORT` (H.264 over UDP), both in sdk/video/stream_out.py.
 
 Every sink implements the same small interface, called by the pipeline's drawing thread:
 
@@ -38,10 +39,12 @@ SINKS = {
     "http": "sdk.video.http_sink:HttpSink",
     "mot": "sdk.video.sinks:MotSink",
     "mosaic": "sdk.video.mosaic:MosaicSink",
+    "rtsp": "sdk.video.stream_out:RtspSink",
+    "rtp": "sdk.video.stream_out:RtpSink",
 }
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 PREFIXES = ("mot", "mosaic")  # `mot:path`, `mosaic:<output>`: a sink wrapped around a path or another output
-MULTI_STREAM = ("jsonl", "display", "mosaic")  # one of these serves every stream (http: mosaic:http://... for now)
+MULTI_STREAM = ("jsonl", "display", "mosaic", "http")  # one of these serves every stream (http: a tile each)
 STREAM_PLACEHOLDER = "{stream}"
 
 
@@ -82,9 +85,6 @@ def sink_kind(text):
             raise SDKError(f"--output {text}: got nothing after '{prefix}:', expected {prefix}:"
                            + ("PATH.txt" if prefix == "mot" else "<output> such as mosaic:runs/all.mp4"))
         return prefix
-    if str(text).lower().startswith(("rtsp://", "rtp://")):  # not built yet: say so rather than read it as a path
-        raise SDKError(f"--output {text}: got an RTSP/RTP output, expected a video path, http://HOST:PORT, "
-                       f"display://, mot:PATH or mosaic:<output>: streaming out over RTSP/RTP is not implemented yet")
     if str(text).lower().startswith("webrtc://"):
         raise SDKError(f"--output {text}: got webrtc://, expected http://HOST:PORT (MJPEG live view), "
                        f"rtsp://@:8554/NAME or rtp://HOST:PORT: WebRTC output is not implemented yet")

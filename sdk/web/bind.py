@@ -46,10 +46,11 @@ class BindAddress:
         return self.scope == LOOPBACK
 
 
-def parse_bind(uri):
-    """`http://HOST:PORT` -> (host as written, port). No host means 127.0.0.1, no port 8080; `[v6]` brackets go."""
+def parse_bind(uri, default_port=DEFAULT_PORT):
+    """`http://HOST:PORT` -> (host as written, port). No host means 127.0.0.1, no port 8080; `[v6]` brackets go.
+    rtsp:// outputs (sdk/video/stream_out.py) follow the same rules with their own default port."""
     scheme, sep, rest = str(uri).partition("://")
-    if not sep or scheme.lower() not in ("http", "https", "webrtc"):
+    if not sep or scheme.lower() not in ("http", "https", "webrtc", "rtsp"):
         raise SDKError(f"--output {uri}: got no http:// address, expected http://HOST:PORT such as "
                        f"http://127.0.0.1:8080 or http://@:8080")
     if scheme.lower() == "https":
@@ -70,7 +71,7 @@ def parse_bind(uri):
         if not colon:  # no port given
             host, port_text = netloc, ""
     try:
-        port = int(port_text) if port_text else DEFAULT_PORT
+        port = int(port_text) if port_text else default_port
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:
@@ -78,9 +79,9 @@ def parse_bind(uri):
     return host or "127.0.0.1", port
 
 
-def resolve_bind(uri):
+def resolve_bind(uri, default_port=DEFAULT_PORT):
     """Parse and resolve an http:// output to the BindAddress its socket will bind (one-line SDKError if none)."""
-    host, port = parse_bind(uri)
+    host, port = parse_bind(uri, default_port)
     if host in ALL_INTERFACES:
         return BindAddress(host, "0.0.0.0", port)
     try:  # the same resolver bind() would use; numeric results only, so bind() cannot reinterpret them

@@ -1,9 +1,12 @@
-"""The live-view HTTP server (standard library only): one page, an MJPEG stream, a snapshot and JSON stats.
+"""The live-view HTTP server (standard library only): one page, an MJPEG stream per camera stream, snapshots and
+JSON stats.
 
-Routes: `/` the page, `/stream.mjpg` multipart/x-mixed-replace JPEGs, `/snapshot.jpg`, `/stats` (the fields of
-the camera sample's final JSON line, live), `/detections` (the newest frame's boxes). An optional token guards
-every route; it is accepted as `?token=` (so `<img src>` works) or as an `Authorization: Bearer` header. Without
-a token only Host headers naming this server are answered (sdk/web/auth.py: DNS rebinding).
+Routes: `/` the page, `/stream/N.mjpg` multipart/x-mixed-replace JPEGs of stream N (`/stream.mjpg`: stream 0),
+`/snapshot/N.jpg` (`/snapshot.jpg`: stream 0), `/stats` (the fields of the camera sample's final JSON line, live,
+with one entry per stream in `streams`), `/detections` (the newest frame's boxes with track ids, per stream in
+`streams`). An optional token guards every route; it is accepted as `?token=` (so `<img src>` works) or as an
+`Authorization: Bearer` header. Without a token only Host headers naming this server are answered
+(sdk/web/auth.py: DNS rebinding). Every route, per-stream ones included, passes the same check before routing.
 
 Each connection has its own thread (ThreadingHTTPServer), so clients are bounded before a thread exists: at most
 `max_connections` at once, and none while fewer than `fd_reserve` descriptors are left for the pipeline
@@ -12,10 +15,12 @@ within `header_timeout_s` in total (slowloris), checked by the accept loop. All 
 """
 import errno
 import json
+import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +28,7 @@ from typing import Optional
 from urllib.parse import parse_qs, urlsplit
 
 from ..errors import SDKError
+from ..records import detection_list
 from .auth import HostCheck, token_matches
 from .limits import default_reserve, descriptor_limit, descriptors_left, raise_descriptor_limit
 
@@ -32,6 +38,11 @@ STREAM_POLL_S = 0.5  # how often an idle stream re-checks for shutdown
 SOCKET_TIMEOUT_S = 10.0  # a viewer that stops reading (or a client that stops sending) for this long is dropped
 ACCEPT_BACKOFF_S = 0.05  # out of descriptors at accept(): wait instead of spinning on the readable listener
 INFO_KEYS = ("model", "backend", "precision", "imgsz", "source")
+STREAM_ROUTE = re.compile(r"/(?:stream/(?P<stream>\d{1,4})\.mjpg|snapshot/(?P<snapshot>\d{1,4})\.jpg)")
+SUMMED = ("frames_read", "frames_processed", "frames_dropped", "frames_corrupt", "reconnects", "frames_with_detections")
+WORST = ("p50_ms", "p95_ms", "pre_ms", "post_draw_ms", "elapsed_s")  # per-stream values; the top shows the largest
+SHARED_KEYS = ("model_fps", "infer_ms")  # one model serves every stream: any stream's latest value is the run's
+PER_FRAME = ("streams", "batch", "events", "stream_name", "video_time")  # not part of a stream's /stats entry
 
 
 @dataclass(frozen=True)
@@ -59,8 +70,10 @@ class LiveViewServer:
     failure); `start()` runs the accept loop."""
 
     def __init__(self, hub, bind, token=None, uri=None, allowed_hosts=(), limits=ConnectionLimits()):
-        self.hub = hub
+        self.hub = hub  # stream 0's; `start()` adds one per further stream of the run
+        self.hubs = [hub]
         self.info = {}
+        self.stream_infos = [{}]
         self.token = token
         self.bind = bind
         self.host_check = HostCheck(bind, allowed_hosts)
@@ -73,9 +86,15 @@ class LiveViewServer:
             raise bind_error(uri or f"http://{bind.host}:{bind.port}", bind.host, bind.port, e) from None
         self.refused = self._httpd.refused  # counters, kept readable after close()
 
-    def start(self, info=None):
-        """Start answering requests; `info` is the run's model/backend/precision/imgsz/source/names/size."""
+    def start(self, info=None, streams=1):
+        """Start answering requests; `info` is the run's model/backend/precision/imgsz/source/names/size and, for
+        a run of several streams, `streams`: one {"source", "size", "fps", "stream_name"} per stream."""
         self.info = dict(info or {})
+        given = list(self.info.pop("streams", None) or ())
+        self.stream_infos = [self.info] if streams == 1 else [given[i] if i < len(given) else {}
+                                                               for i in range(streams)]
+        self.hubs = [self.hub] + [type(self.hub)(self.hub.jpeg_quality) for _ in range(streams - 1)]
+        self._httpd.stream_viewers = [0] * streams
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="http-live-view", daemon=True)
         self._thread.start()
@@ -99,7 +118,8 @@ class LiveViewServer:
             return
         httpd, self._httpd = self._httpd, None
         httpd.closing = True
-        self.hub.close()
+        for hub in self.hubs:
+            hub.close()
         if self._thread is not None:
             httpd.shutdown()  # ends serve_forever
         httpd.drop_connections()  # wakes handlers blocked on a socket (a viewer that stopped reading)
@@ -122,20 +142,79 @@ class LiveViewServer:
         return (HTTPStatus.FORBIDDEN, f"host {hosts[0].strip()[:100]!r} is not this server's address; without a "
                 f"token only its own names are answered (--http-allow-host NAME adds one)", {})
 
+    def stream_hub(self, index):
+        """The FrameHub of stream `index`, or None when the run has no such stream."""
+        return self.hubs[index] if 0 <= index < len(self.hubs) else None
+
     def stats(self):
-        _, _, stats = self.hub.latest()
-        out = {k: v for k, v in stats.items() if k not in ("counts", "frame_index", "timestamp")}
+        """The live stats: the run's at the top (a single stream's own, or summed over several), one entry per
+        stream in `streams`."""
+        entries = [self._stream_stats(i) for i in range(len(self.hubs))]
+        if len(self.hubs) == 1:
+            _, _, stats = self.hub.latest()
+            out = {k: v for k, v in stats.items() if k not in ("counts", "frame_index", "timestamp")}
+        else:
+            out = self._overall(entries)
         out.update({k: self.info.get(k) for k in INFO_KEYS})
-        out.update(counts=stats.get("counts", {}), frame_index=stats.get("frame_index"),
-                   timestamp=stats.get("timestamp"), names=self.info.get("names", []),
-                   size=self.info.get("size"), viewers=self.viewers)
+        top = entries[0] if len(entries) == 1 else {}
+        out.update(counts=top.get("counts", out.get("counts", {})), frame_index=top.get("frame_index"),
+                   timestamp=top.get("timestamp", out.get("timestamp")), names=self.info.get("names", []),
+                   size=self.info.get("size"), viewers=self.viewers, streams=entries)
+        return out
+
+    def _stream_stats(self, index):
+        _, _, stats = self.hubs[index].latest()
+        info = self.stream_infos[index]
+        entry = {k: v for k, v in stats.items() if k not in PER_FRAME}
+        entry.update(stream=index, name=stats.get("stream_name", info.get("stream_name", str(index))),
+                     source=stats.get("source", info.get("source")), size=info.get("size"), fps=info.get("fps"),
+                     counts=stats.get("counts", {}), viewers=self._httpd.stream_viewers[index] if self._httpd else 0,
+                     mjpeg=f"stream/{index}.mjpg", snapshot=f"snapshot/{index}.jpg")
+        return entry
+
+    def _overall(self, entries):
+        """Several streams at the top of /stats: counters and FPS summed (aggregate throughput, as in the final
+        JSON line), the worst stream's latency, the shared model's speed, lines and zones listed per stream."""
+        started = [e for e in entries if "frames_processed" in e]
+        out = {k: sum(e.get(k, 0) for e in started) for k in SUMMED}
+        out["e2e_fps"] = round(sum(e.get("e2e_fps", 0.0) for e in started), 2)
+        out.update({k: max((e.get(k, 0.0) for e in started), default=0.0) for k in WORST})
+        newest = max(started, key=lambda e: e.get("timestamp") or 0, default={})
+        out.update({k: newest.get(k, 0.0) for k in SHARED_KEYS})
+        _, _, newest_stats = self.hubs[newest["stream"]].latest() if newest else (0, None, {})
+        out["batch"] = newest_stats.get("batch")
+        out["timestamp"] = newest.get("timestamp")
+        for key in ("detections", "counts"):
+            out[key] = _sum_dicts(e.get(key) or {} for e in started)
+        if any("tracks_total" in e for e in started):
+            out["tracks_total"] = sum(e.get("tracks_total", 0) for e in started)
+        out["lines"] = [{"stream": e["stream"], "line": name, **totals} for e in started
+                        for name, totals in (e.get("lines") or {}).items()]
+        out["zones"] = [{"stream": e["stream"], "zone": name, "inside": z.get("inside"), "entries": z.get("entries")}
+                        for e in started for name, z in (e.get("zones") or {}).items()]
         return out
 
     def detections(self):
-        _, dets, stats = self.hub.latest()
-        return {"frame_index": stats.get("frame_index"), "timestamp": stats.get("timestamp"),
-                "counts": dets.counts() if dets is not None else {},
-                "detections": dets.to_list() if dets is not None else []}
+        """The newest frame's boxes (any stream) at the top, as before streams existed; each stream's in `streams`."""
+        per = []
+        for i, hub in enumerate(self.hubs):
+            _, dets, stats = hub.latest()
+            per.append({"stream": i, "name": stats.get("stream_name", self.stream_infos[i].get("stream_name", str(i))),
+                        "frame_index": stats.get("frame_index"), "timestamp": stats.get("timestamp"),
+                        "counts": dets.counts() if dets is not None else {},
+                        "detections": detection_list(dets) if dets is not None else [],
+                        "events": stats.get("events") or []})
+        newest = max(per, key=lambda d: d["timestamp"] or 0)
+        return {**{k: newest[k] for k in ("stream", "frame_index", "timestamp", "counts", "detections")},
+                "streams": per}
+
+
+def _sum_dicts(dicts):
+    out = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 def bind_error(uri, host, port, e):
@@ -160,6 +239,7 @@ class _Server(ThreadingHTTPServer):
         self.limits = limits
         self.closing = False
         self.viewers = 0
+        self.stream_viewers = [0]
         self.refused = {"connections": 0, "descriptors": 0, "header_timeout": 0}
         self._connections = set()
         self._header_deadlines = {}  # socket -> monotonic time its headers must have arrived by
@@ -239,9 +319,10 @@ class _Server(ThreadingHTTPServer):
         for sock in connections:
             _wake(sock)
 
-    def count_viewer(self, delta):
+    def count_viewer(self, delta, stream=0):
         with self._lock:
             self.viewers += delta
+            self.stream_viewers[stream] += delta
 
     def handle_error(self, request, client_address):
         pass  # a viewer that vanished mid-response is normal, not worth a traceback
@@ -275,12 +356,20 @@ class _Handler(BaseHTTPRequestHandler):
             status, message, headers = refusal
             self._send(status, json.dumps({"error": message}).encode(), "application/json", headers)
             return
-        route = {"/": self._page, "/index.html": self._page, "/stream.mjpg": self._stream,
-                 "/snapshot.jpg": self._snapshot, "/stats": lambda: self._json(view.stats()),
+        route = {"/": self._page, "/index.html": self._page, "/stream.mjpg": lambda: self._stream(0),
+                 "/snapshot.jpg": lambda: self._snapshot(0), "/stats": lambda: self._json(view.stats()),
                  "/detections": lambda: self._json(view.detections())}.get(url.path)
+        per_stream = STREAM_ROUTE.fullmatch(url.path)  # /stream/1.mjpg, /snapshot/1.jpg
+        if per_stream:
+            kind = "stream" if per_stream["stream"] is not None else "snapshot"
+            index = int(per_stream[kind])
+            if view.stream_hub(index) is not None:
+                route = partial(self._stream if kind == "stream" else self._snapshot, index)
         if route is None:
-            self._json({"error": f"no route {url.path}", "routes": ["/", "/stream.mjpg", "/snapshot.jpg",
-                                                                     "/stats", "/detections"]},
+            n = len(view.hubs)
+            self._json({"error": f"no route {url.path}", "streams": n,
+                        "routes": ["/", "/stream.mjpg", "/snapshot.jpg", "/stats", "/detections",
+                                   f"/stream/N.mjpg (N = 0..{n - 1})", f"/snapshot/N.jpg (N = 0..{n - 1})"]},
                        HTTPStatus.NOT_FOUND)
             return
         try:
@@ -305,22 +394,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _page(self):
         self._send(HTTPStatus.OK, self.server.live_view.page, "text/html; charset=utf-8")
 
-    def _snapshot(self):
-        _, jpeg = self.server.live_view.hub.jpeg()
+    def _snapshot(self, stream):
+        _, jpeg = self.server.live_view.hubs[stream].jpeg()
         if jpeg is None:
             self._json({"error": "no frame yet"}, HTTPStatus.SERVICE_UNAVAILABLE)
         else:
             self._send(HTTPStatus.OK, jpeg, "image/jpeg")
 
-    def _stream(self):
-        hub, server = self.server.live_view.hub, self.server
+    def _stream(self, stream):
+        hub, server = self.server.live_view.hubs[stream], self.server
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
         self.send_header("Cache-Control", "no-store")
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
-        server.count_viewer(+1)
+        server.count_viewer(+1, stream)
         try:
             sent = 0
             while not server.closing:
@@ -331,4 +420,4 @@ class _Handler(BaseHTTPRequestHandler):
                                  .encode() + jpeg + b"\r\n")
                 self.wfile.flush()
         finally:
-            server.count_viewer(-1)
+            server.count_viewer(-1, stream)
