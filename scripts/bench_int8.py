@@ -12,9 +12,11 @@ one pre/post-processing scores every row; the graphs are untouched.
     python -m scripts.bench_int8 [--calib-count 32] [--runs 40] [--threads 2] [--out docs/int8_bench.json]
 
 SDK rows: FP32; INT8 with minmax and entropy calibration in the form `quantize` picks for this CPU (shared
-Concat scales); the steps behind it (Concat scales separate as before; LeakyRelu approximated as Relu, not a
-default); and the forms chosen for other CPUs (x86 AVX2 without VNNI, ARM64), timed here to show why the form
-depends on the CPU. Timing: every model in one process, one call each in turn, onnxruntime intra-op spinning
+Concat scales, conv channels padded for the fast kernel); the steps behind it, each against the row before
+(Concat scales separate and channels unpadded; + shared Concat scales; + channel padding = the default;
+LeakyRelu approximated as Relu, not a default); and the forms chosen for other CPUs (x86 AVX2 without VNNI,
+ARM64), timed here to show why the form depends on the CPU. With --profile, the onnxruntime op profile
+(sdk.quant.profile) of the default INT8 model and of SDK FP32: where the time goes. Timing: every model in one process, one call each in turn, onnxruntime intra-op spinning
 disabled (with spinning on, idle sessions' threads steal the cores: times 2-3x high, ratios distorted).
 Prints one table (ms p50, speed vs baseline FP32, achieved GFLOP/s, mAP@.5, mAP@.5:.95, MB, per-step gain) and
 the machine; the last line is JSON. Absolute times depend on the machine and on other load: compare the ratios
@@ -103,6 +105,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--out", default=None, help="also write the rows as JSON here")
+    p.add_argument("--profile", action="store_true",
+                   help="also profile SDK FP32 and the default INT8 models (onnxruntime op profile, sdk.quant.profile)")
     args = p.parse_args(argv)
 
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
@@ -145,8 +149,10 @@ def main(argv=None):
         variants = {f"SDK INT8 ({method}, default for this CPU)": QuantConfig(method=method)}
         if method == "entropy":
             variants = {
-                "SDK INT8 (entropy, Concat scales separate: the previous default)":
-                    QuantConfig(method=method, share_concat_scales=False),
+                "SDK INT8 (entropy, Concat scales separate, channels unpadded)":
+                    QuantConfig(method=method, share_concat_scales=False, pad_channels=False),
+                "SDK INT8 (entropy, + Concat scales shared, channels unpadded)":
+                    QuantConfig(method=method, pad_channels=False),
                 **variants,
                 "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": QuantConfig(method=method, leaky_as_relu=True),
                 **{f"SDK INT8 (entropy, form for {t}: {form_for(t)[0].activations} activations"
@@ -157,7 +163,9 @@ def main(argv=None):
             out = str(d / f"sdk_int8_{len(models)}.onnx")
             quantize(sdk_fp32, out, cache, config=config)
             models[label] = out
-    steps = {"SDK INT8 (entropy, default for this CPU)": "SDK INT8 (entropy, Concat scales separate: the previous default)",
+    steps = {"SDK INT8 (entropy, + Concat scales shared, channels unpadded)":
+             "SDK INT8 (entropy, Concat scales separate, channels unpadded)",
+             "SDK INT8 (entropy, default for this CPU)": "SDK INT8 (entropy, + Concat scales shared, channels unpadded)",
              "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": "SDK INT8 (entropy, default for this CPU)"}
 
     ds = load_dataset(args.data, names=meta.names)
@@ -194,6 +202,15 @@ def main(argv=None):
               "calib_images": len(paths), "val_images": len(ds), "python": m["python"], "machine": m,
               "spinning": False, "interleave": "one call per model in turn", "load_avg": list(load),
               "machine_line": describe_machine(m, args.threads)}
+    if args.profile:
+        from sdk.quant.profile import PROFILE_OPS, op_profile, profile_row
+
+        result["profiles"] = {k: profile_row(op_profile(models[k], args.threads, runs=20)) for k in models
+                              if k == "SDK FP32" or "default for this CPU" in k or "channels unpadded" in k}
+        print_table([[k, f"{p['kernel_ms']:.2f}", p["kernels"],
+                      *[f"{p[op][0]:.2f} ({p[op][1]:.0%})" if p[op][0] else "" for op in (*PROFILE_OPS, "other")]]
+                     for k, p in result["profiles"].items()],
+                    ["profiled model", "kernel ms", "kernels", *PROFILE_OPS, "other"])
     if args.out:
         write_text_atomic(args.out, json.dumps(result, indent=1), "out")
     tmp.cleanup()

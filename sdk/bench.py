@@ -9,7 +9,7 @@ from .postprocess import postprocess
 def percentiles(ms):
     ms = np.asarray(ms, np.float64)
     return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
-            "mean_ms": float(ms.mean()), "fps": float(1000.0 / ms.mean())}
+            "mean_ms": float(ms.mean()), "fps": float(1000.0 / ms.mean()), "min_ms": float(ms.min())}
 
 
 def time_model(runner, x, runs=50, warmup=5):

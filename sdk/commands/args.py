@@ -372,8 +372,9 @@ def add_pruning(p):
 
     p.add_argument("--criterion", choices=CRITERIA, default="fmc",
                    help="fmc: feature-map clustering (needs --data); l1: filter L1 norm")
-    p.add_argument("--round", type=integer(0, 4096), default=0, dest="round_to",
-                   help="keep a multiple of this many channels per layer (e.g. 8; default: exact)")
+    p.add_argument("--round", "--round-to", type=integer(0, 4096), default=0, dest="round_to",
+                   help="keep a multiple of this many channels per layer (e.g. 16; default: exact, which measured "
+                        "better here: docs/pruning/combined/combined.md; INT8 pads channels for its kernel anyway)")
     p.add_argument("--stats-images", type=COUNT, default=64, help="training images for the feature-map statistics")
     add_seed(p, "K-means++ seed")
 
@@ -449,6 +450,9 @@ def add_quantization(p, calib_required=True):
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weights (default per-channel)")
     p.add_argument("--reduce-range", action="store_true", default=None,
                    help="7-bit weights: no 16-bit saturation on AVX2 CPUs without VNNI (see 'overflow')")
+    p.add_argument("--no-pad-channels", dest="pad_channels", action="store_false", default=None,
+                   help="keep conv channel counts as they are (default: zero-pad them, exactly, to what the target "
+                        "CPU's fast INT8 conv kernel takes; sdk/quant/pad.py)")
     p.add_argument("--op-types", default=",".join(DEFAULT_OP_TYPES),
                    help=f"ONNX op types to quantize (default {','.join(DEFAULT_OP_TYPES)})")
     add_threads(p, ANALYSIS_THREADS, "onnxruntime intra-op threads for scoring/timing")
@@ -468,7 +472,8 @@ def quant_config_from_args(args):
     if not ops:
         raise SDKError(f"--op-types: got '{args.op_types}', expected op types such as Conv,MaxPool")
     return QuantConfig(method=args.calib_method, activations=args.activations, per_channel=not args.per_tensor,
-                       reduce_range=args.reduce_range, op_types=ops, target=getattr(args, "for_cpu", "host"))
+                       reduce_range=args.reduce_range, op_types=ops, target=getattr(args, "for_cpu", "host"),
+                       pad_channels=getattr(args, "pad_channels", None))
 
 
 def plan_from_args(args):

@@ -46,9 +46,10 @@ class Recipe:
     hyp: tuple = ("mosaic=0",)
     log: callable = print
     cached_only: bool = False  # only read steps done before (re-render a table without training)
+    round_to: int = 0  # keep a multiple of this many channels per layer (`prune --round`); 0: exact
 
     def tag(self, criterion):
-        return f"{criterion}{int(round(self.level * 100))}"
+        return f"{criterion}{int(round(self.level * 100))}" + (f"r{self.round_to}" if self.round_to else "")
 
     def finetune_recipe(self):
         """The fine-tune budget every row shares (1 warm-up epoch, the recipe's hyp overrides)."""
@@ -114,7 +115,8 @@ class Recipe:
 
             self._threads()
             rep = run_logged(lambda: prune_checkpoint(self.weights, out, criterion, self.level, data=self.data,
-                                                      stats_images=self.stats_images, imgsz=self.imgsz).report,
+                                                      round_to=self.round_to, stats_images=self.stats_images,
+                                                      imgsz=self.imgsz).report,
                              out.parent / "prune.log", f"prune {tag}")
             rep.pop("layers", None)
             return {"checkpoint": str(out), "prune": rep, "before_finetune": self.score(out, tag)}

@@ -11,6 +11,10 @@ Why the form depends on the CPU (onnxruntime's MLAS int8 kernels):
 * ARM64 (Jetson's Cortex-A78AE / Carmel, with the dot-product extension `asimddp`): `sdot` handles s8 x s8 into
   int32, so symmetric s8 activations run natively and share one scale set with TensorRT (symmetric s8). Without
   the extension onnxruntime widens to 16 bits either way; s8 stays the symmetric choice.
+* Channel counts: MLAS's symmetric u8s8 conv kernels (the fast QLinearConv path on x86) take group-1 convs with
+  input channels % 4 == 0 and >= 16 output channels, a multiple of 4 (AVX-512) or 8 (AVX2 / AVX-VNNI); any other
+  conv falls back to im2col + generic QGEMM. `Int8Form.channels` carries that rule and `quantize` zero-pads the
+  convs to it (sdk.quant.pad, exact). ARM64 has no such kernel for group-1 convs: nothing is padded there.
 `bench` (and scripts/bench_int8.py) is what tells whether the form is faster on a given machine: an INT8 model
 is never called faster without a measurement.
 """
@@ -18,6 +22,7 @@ import platform
 from dataclasses import dataclass, field
 
 from ..errors import SDKError
+from .pad import ChannelRule
 
 VNNI_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 SIMD_FLAGS = VNNI_FLAGS | {"avx2", "avx512f", "avx512bw", "asimd", "asimddp", "i8mm", "sve"}
@@ -42,10 +47,13 @@ class Int8Form:
     reduce_range: bool
     kernel: str
     reason: str
+    # channel counts of the target's fast INT8 conv kernel (sdk.quant.pad.ChannelRule), None: no such kernel known
+    channels: object = None
 
     def to_dict(self):
         return {"target": self.target, "activations": self.activations, "reduce_range": self.reduce_range,
-                "kernel": self.kernel, "reason": self.reason}
+                "kernel": self.kernel, "reason": self.reason,
+                "channels": self.channels.to_dict() if self.channels else None}
 
 
 # Named targets for `quantize --for-cpu NAME` (quantizing on one machine for another).
@@ -109,15 +117,18 @@ def choose_form(cpu, target="host"):
                                              "extension has no faster u8 path")
                         + "; symmetric s8 activations also match TensorRT's scales")
     vnni = sorted(f & VNNI_FLAGS)
+    # MLAS's symmetric conv kernels: output channels a multiple of 4 with AVX-512, of 8 with AVX2 / AVX-VNNI
+    channels = ChannelRule(4, 4 if "avx512bw" in f else 8, 16)
     if vnni:
         return Int8Form(target, "u8", False, f"{vnni[0]} vpdpbusd (int32 accumulation)",
                         f"x86 with {vnni[0]}: u8 activations x s8 weights accumulate in int32 (no saturation), and "
-                        f"onnxruntime's fast QDQ kernels take u8 activations (s8 activations run slower than FP32)")
+                        f"onnxruntime's fast QDQ kernels take u8 activations (s8 activations run slower than FP32)",
+                        channels)
     simd = "avx512bw" if "avx512bw" in f else "avx2" if "avx2" in f else None
     if simd:
         return Int8Form(target, "u8", True, f"{simd} vpmaddubsw (int16 pair sums)",
                         f"x86 with {simd} but no VNNI: u8 x s8 pair sums saturate int16 with 8-bit weights; 7-bit "
-                        f"weights (reduce_range) cannot, and keep the fast u8 kernel")
+                        f"weights (reduce_range) cannot, and keep the fast u8 kernel", channels)
     return Int8Form(target, "u8", True, "SSE / unknown", "no AVX2 or VNNI flag found: u8 activations with 7-bit "
                     "weights are the safe choice; INT8 may not beat FP32 here, measure it with bench")
 

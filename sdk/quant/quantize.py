@@ -43,6 +43,10 @@ class QuantConfig:
     # LeakyRelu(0.1) approximated by Relu so the conv's requantization absorbs it (the u8 output clamps at the
     # zero point) and the lookup-table op disappears. NOT exact: the negative side (x < 0 -> 0.1 x) is lost.
     leaky_as_relu: bool = False
+    # zero-pad conv channel counts to what the target's fast INT8 conv kernel takes (sdk.quant.pad): exact, and
+    # it moves the first conv (3 input channels), the 18-channel detection convs and a pruned model's odd counts
+    # off onnxruntime's slow generic QLinearConv path. None: as the form for `target` says (x86: on).
+    pad_channels: bool = None
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -184,17 +188,19 @@ def quantize(model_path, output, ranges_cache, plan=None, config=None, method=No
     fmt = q.QuantFormat.QDQ if config.fmt == "qdq" else q.QuantFormat.QOperator
     with _quiet_ort_warnings(), tempfile.TemporaryDirectory(prefix="sdk-quant-") as work, \
             atomic_path(output, "INT8 ONNX output", suffix=".onnx") as tmp:
-        src, cache = prepare_graph(model_path, ranges_cache, model, int8, config, work)
+        src, cache, padding = prepare_graph(model_path, ranges_cache, model, int8, config, work, form)
         q.quantize_static(src, str(tmp), None, quant_format=fmt, op_types_to_quantize=list(config.op_types),
                           per_channel=config.per_channel, reduce_range=form.reduce_range, activation_type=act,
                           weight_type=q.QuantType.QInt8, nodes_to_quantize=int8,
                           calibrate_method=_method(q, config.method), calibration_cache_path=cache,
                           extra_options=dict(config.extra))
-        _stamp_metadata(tmp, model, plan, config, int8, {"int8_form": form.to_dict(), **(extra_metadata or {})})
+        padded = {"padded_convs": len(padding["convs"]), "padded_inputs": padding["inputs"]} if padding else {}
+        _stamp_metadata(tmp, model, plan, config, int8, {"int8_form": form.to_dict(), **padded,
+                                                         **(extra_metadata or {})})
     counts = precision_counts(resolved)
     return {"output": str(output), "size_mb": round(os.path.getsize(output) / 2**20, 2), "int8_nodes": len(int8),
             "layers": len(layers), "plan_precisions": counts, "config": _config_json(config), "plan": plan.to_dict(),
-            "int8_form": form.to_dict()}
+            "int8_form": form.to_dict(), "padded_convs": padding["convs"] if padding else {}}
 
 
 def _config_json(config):
@@ -218,39 +224,51 @@ def _stamp_metadata(path, source_model, plan, config, int8, extra):
     onnx.save(m, str(path))
 
 
-def prepare_graph(model_path, ranges_cache, model, int8, config, work):
+def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None):
     """The float graph and range cache quantize_static reads, after the graph-level options of `config`:
-    `leaky_as_relu` rewrites the int8 LeakyRelus in a copy of the model (quantize_static folds a Relu after a
-    Conv into the conv's output range), `share_concat_scales` widens ranges so each int8 Concat's inputs and
-    output share one. Returns (model path, range cache path), the originals when nothing changes."""
+    `leaky_as_relu` rewrites the int8 LeakyRelus (quantize_static folds a Relu after a Conv into the conv's output
+    range), `pad_channels` zero-pads the int8 convs' channel counts to `form.channels` (sdk.quant.pad),
+    `share_concat_scales` widens ranges so each int8 Concat's inputs and output share one. Returns (model path,
+    range cache path, padding report or None); the originals when nothing changes."""
     q = _q()
     data = q.load_tensors_data(str(ranges_cache))
     ranges = tensor_ranges(data)
     selected = set(int8)
     changed = {}
-    if config.leaky_as_relu:
+    pad = config.pad_channels if config.pad_channels is not None else bool(form and form.channels)
+    rule = form.channels if form else None
+    padding = None
+    if config.leaky_as_relu or (pad and rule):
         import onnx
 
         model = onnx.load(str(model_path))  # a private copy: the caller's proto stays as read
-        for node in model.graph.node:
-            if node.op_type == "LeakyRelu" and node.name in selected:
-                node.op_type = "Relu"
-                del node.attribute[:]
-                low, high = ranges[node.output[0]]
-                changed[node.output[0]] = (0.0, high)
-        model_path = os.path.join(work, "relu.onnx")
+        if config.leaky_as_relu:
+            for node in model.graph.node:
+                if node.op_type == "LeakyRelu" and node.name in selected:
+                    node.op_type = "Relu"
+                    del node.attribute[:]
+                    low, high = ranges[node.output[0]]
+                    changed[node.output[0]] = (0.0, high)
+        if pad and rule:
+            from .pad import pad_conv_channels
+
+            float_convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in selected]
+            padding = pad_conv_channels(model, rule, skip=float_convs)
+            # a padded copy of a tensor holds its values plus zeros: the same range
+            changed.update({new: ranges[old] for new, old in padding["new_tensors"].items() if old in ranges})
+        model_path = os.path.join(work, "prepared.onnx")
         onnx.save(model, model_path)
     if config.share_concat_scales:
         changed.update(shared_concat_ranges(model, {**ranges, **changed}, selected))
     if not changed:
-        return str(model_path), str(ranges_cache)
+        return str(model_path), str(ranges_cache), padding
     import numpy as np
 
     for name, (low, high) in changed.items():
         data.data[name] = q.TensorData(lowest=np.float32(low), highest=np.float32(high))
     cache = os.path.join(work, "ranges.json")
     q.save_tensors_data(data, cache)
-    return str(model_path), cache
+    return str(model_path), cache, padding
 
 
 def shared_concat_ranges(model, ranges, selected):

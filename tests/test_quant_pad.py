@@ -1,0 +1,161 @@
+"""Conv channel padding for onnxruntime's fast INT8 conv kernels (sdk.quant.pad): exact on the float graph and on
+the quantized one, on the shared model and on a graph with the odd channel counts pruning leaves."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from sdk.quant.cpu import choose_form, parse_cpuinfo
+from sdk.quant.pad import ChannelRule, pad_conv_channels
+from sdk.quant.quantize import QuantConfig, calibrate, quantize
+
+VNNI = ChannelRule(4, 4, 16)
+
+
+def _run(model_or_path, x):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    src = model_or_path.SerializeToString() if isinstance(model_or_path, onnx.ModelProto) else str(model_or_path)
+    sess = ort.InferenceSession(src, so, providers=["CPUExecutionProvider"])
+    return sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def _conv_shapes(model):
+    init = {i.name: i for i in model.graph.initializer}
+    return {n.name: tuple(init[n.input[1]].dims) for n in model.graph.node if n.op_type == "Conv"}
+
+
+@pytest.fixture(scope="module")
+def image(onnx_model, val_images):
+    import cv2
+
+    from sdk.detector import Detector
+
+    path = sorted(p for p in val_images.iterdir() if p.suffix.lower() in (".png", ".jpg"))[0]
+    with Detector(str(onnx_model), backend="ort") as det:
+        x, _ = det.pre(cv2.imread(str(path)))
+    return x
+
+
+def test_shared_model_pads_first_and_detection_convs_exactly(onnx_model, image):
+    proto = onnx.load(str(onnx_model))
+    before = _conv_shapes(proto)
+    rep = pad_conv_channels(proto, VNNI)
+    after = _conv_shapes(proto)
+    # RGB input 3 -> 4 channels, the three detection convs 18 -> 20 outputs; every other conv already fits
+    assert rep["inputs"] == {"images": (3, 4)}
+    assert rep["convs"] == {f"/model.77/m.{i}/Conv": (18, 20) for i in range(3)}
+    assert after["/model.0/conv/Conv"][1] == 4 and before["/model.0/conv/Conv"][1] == 3
+    assert all(o % 4 == 0 and o >= 16 and i % 4 == 0 for o, i, *_ in after.values())
+    assert sorted(rep["restored"]) == [f"/model.77/m.{i}/Conv_output_0" for i in range(3)]
+    ref, got = _run(onnx_model, image), _run(proto, image)
+    assert [r.shape for r in ref] == [g.shape for g in got]
+    assert all(np.array_equal(r, g) for r, g in zip(ref, got)), "padding must not change a single output"
+
+
+def _odd_graph():
+    """image -> conv 3->10 -> leaky -> {conv 10->19 -> leaky -> maxpool, resize} -> concat(19, 10) -> conv
+    29->22 -> leaky -> [reshape] : channel counts like a 70 % pruned model, a Concat of two padded tensors (its
+    layout has pads inside, so the restore is a Gather) and a non-per-channel consumer at the end."""
+    rng = np.random.default_rng(0)
+    inits, nodes = [], []
+
+    def conv(name, x, cin, cout, k=3):
+        inits.append(numpy_helper.from_array(rng.normal(0, 0.3, (cout, cin, k, k)).astype(np.float32), f"{name}.w"))
+        inits.append(numpy_helper.from_array(rng.normal(0, 0.1, cout).astype(np.float32), f"{name}.b"))
+        nodes.append(helper.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [f"{name}.y"], name=name,
+                                      pads=[k // 2] * 4))
+        nodes.append(helper.make_node("LeakyRelu", [f"{name}.y"], [f"{name}.a"], name=f"{name}.act", alpha=0.1))
+        return f"{name}.a"
+
+    a = conv("c0", "images", 3, 10)
+    b = conv("c1", a, 10, 19)
+    nodes.append(helper.make_node("MaxPool", [b], ["mp"], name="mp", kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+    inits.append(numpy_helper.from_array(np.array([1, 1, 1, 1], np.float32), "scales"))
+    nodes.append(helper.make_node("Resize", [a, "", "scales"], ["rs"], name="rs", mode="nearest"))
+    nodes.append(helper.make_node("Concat", ["mp", "rs"], ["cat"], name="cat", axis=1))
+    c = conv("c2", "cat", 29, 22, k=1)
+    inits.append(numpy_helper.from_array(np.array([1, 22, -1], np.int64), "shape"))
+    nodes.append(helper.make_node("Reshape", [c, "shape"], ["flat"], name="flat"))
+    nodes.append(helper.make_node("Sigmoid", ["cat"], ["out2"], name="sig"))
+    g = helper.make_graph(nodes, "odd", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, 32, 32])],
+                          [helper.make_tensor_value_info("flat", TensorProto.FLOAT, [1, 22, 1024]),
+                           helper.make_tensor_value_info("out2", TensorProto.FLOAT, [1, 29, 32, 32])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_odd_pruned_channels_pad_through_concat_pool_resize_and_restore_exactly():
+    model = _odd_graph()
+    x = np.random.default_rng(1).random((1, 3, 32, 32), dtype=np.float32)
+    ref = _run(model, x)
+    rep = pad_conv_channels(model, VNNI)
+    assert rep["convs"] == {"c0": (10, 16), "c1": (19, 20), "c2": (22, 24)}
+    shapes = _conv_shapes(model)
+    assert shapes["c2"][:2] == (24, 36)  # the concat of two padded tensors: 20 + 16 input channels
+    producer = {o: n for n in model.graph.node for o in n.output}
+    # 'cat' carries pads inside (after 19 real channels) and Sigmoid passes them on: a Gather gives the graph
+    # output its 29 channels back; c2's pads are at the end: a Slice before the Reshape
+    assert producer["out2"].op_type == "Gather" and producer["out2"].input[0] == "out2_padded"
+    assert producer[producer["flat"].input[0]].op_type == "Slice"
+    got = _run(model, x)
+    assert [r.shape for r in ref] == [g.shape for g in got]
+    assert all(np.allclose(r, g, atol=1e-5) for r, g in zip(ref, got))
+
+
+def test_rule_follows_the_cpu():
+    vnni = choose_form(parse_cpuinfo("flags\t: avx2 avx512f avx512bw avx512_vnni\n"))
+    avx2 = choose_form(parse_cpuinfo("flags\t: avx2\n"))
+    arm = choose_form(parse_cpuinfo("Features\t: asimd asimddp\nCPU implementer\t: 0x41\n"))
+    assert vnni.channels == ChannelRule(4, 4, 16) and avx2.channels == ChannelRule(4, 8, 16)
+    assert arm.channels is None  # MLAS has no symmetric conv kernel for group-1 convs on ARM64
+    assert ChannelRule(4, 8, 16).out_channels(18) == 24 and ChannelRule().out_channels(10) == 16
+
+
+def test_quantized_padded_model_gives_the_same_int8_outputs(tmp_path, onnx_model, train_images, image):
+    from calibrators.data_reader import ImageCalibrationReader, calibration_images
+    from sdk.quant.layers import load_model, metadata_of
+
+    paths = calibration_images(train_images, 2, 0, "--calib")
+    cache = tmp_path / "r.json"
+    calibrate(onnx_model, ImageCalibrationReader(paths, metadata_of(load_model(onnx_model)), progress=False),
+              "minmax", str(cache))
+    plain, padded = tmp_path / "plain.onnx", tmp_path / "padded.onnx"
+    quantize(onnx_model, plain, cache, config=QuantConfig(method="minmax", target="x86-vnni", pad_channels=False))
+    rep = quantize(onnx_model, padded, cache, config=QuantConfig(method="minmax", target="x86-vnni"))
+    assert len(rep["padded_convs"]) == 3 and rep["int8_form"]["channels"] == VNNI.to_dict()
+    props = {p.key: json.loads(p.value) for p in onnx.load(str(padded)).metadata_props if p.key == "sdk.quantization"}
+    assert props["sdk.quantization"]["padded_inputs"] == {"images": [3, 4]}
+    m = onnx.load(str(padded))
+    quant_convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    assert len(quant_convs) == 58
+    a, b = _run(plain, image), _run(padded, image)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b)), "zero channels must not change the int8 result"
+    # for ARM (no such kernel) nothing is padded
+    arm = tmp_path / "arm.onnx"
+    assert quantize(onnx_model, arm, cache, config=QuantConfig(method="minmax", target="jetson"))["padded_convs"] == {}
+
+
+def test_quantize_cli_pads_by_default_and_not_when_told(tmp_path, onnx_model, train_images):
+    from sdk.commands import prune, quantize as quantize_cmd
+    from sdk.commands.args import CommandParser, quant_config_from_args
+    from tests.conftest import run_cli
+
+    def parse(module, argv):
+        p = CommandParser()
+        module.add_arguments(p)
+        return p.parse_args(argv)
+
+    base = ["--model", "m.onnx", "--calib", "imgs", "-o", "q.onnx"]
+    assert quant_config_from_args(parse(quantize_cmd, base)).pad_channels is None  # the form decides
+    assert quant_config_from_args(parse(quantize_cmd, [*base, "--no-pad-channels"])).pad_channels is False
+    assert parse(prune, ["--weights", "w.pt", "-o", "p.pt", "--level", "0.5", "--round-to", "16"]).round_to == 16
+    out = tmp_path / "q.onnx"
+    p = run_cli("quantize", "--model", onnx_model, "--calib", train_images, "--calib-count", "2", "--calib-method",
+                "minmax", "--for-cpu", "x86-vnni", "--no-pad-channels", "-o", out, check=True)
+    assert json.loads(p.stdout.strip().splitlines()[-1])["padded_convs"] == {}
+    init = {i.name: i for i in onnx.load(str(out)).graph.initializer}
+    assert any(tuple(i.dims)[:2] == (32, 3) for i in init.values())  # the first conv still reads 3 channels
