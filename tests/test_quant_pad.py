@@ -75,7 +75,8 @@ def _odd_graph():
     a = conv("c0", "images", 3, 10)
     b = conv("c1", a, 10, 19)
     nodes.append(helper.make_node("MaxPool", [b], ["mp"], name="mp", kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
-    inits.append(numpy_helper.from_array(np.array([1, 1, 1, 1], np.float32), "scales"))
+    nodes.append(helper.make_node("Constant", [], ["scales"], name="scales",  # as torch exports it: a Constant
+                                  value=numpy_helper.from_array(np.array([1, 1, 1, 1], np.float32))))
     nodes.append(helper.make_node("Resize", [a, "", "scales"], ["rs"], name="rs", mode="nearest"))
     nodes.append(helper.make_node("Concat", ["mp", "rs"], ["cat"], name="cat", axis=1))
     c = conv("c2", "cat", 29, 22, k=1)

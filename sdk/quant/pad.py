@@ -53,6 +53,15 @@ def _attr(node, name, default=None):
     return default
 
 
+def _resize_keeps_channels(node, constants):
+    """A Resize by constant scales that leave batch and channels alone ('sizes' would name the channel count)."""
+    ins = list(node.input)
+    if node.op_type != "Resize" or len(ins) < 3 or (len(ins) > 3 and ins[3]):
+        return False
+    scales = constants.get(ins[2])
+    return scales is not None and scales.size == 4 and scales[0] == 1 and scales[1] == 1
+
+
 def pad_conv_channels(model, rule, skip=()):
     """Rewrite `model` (an onnx ModelProto, changed in place) so every group-1 Conv with constant weights meets
     `rule`, exactly. Convs named in `skip` are left as they are. Returns a report: {"convs": {conv name: (old out,
@@ -71,6 +80,9 @@ def pad_conv_channels(model, rule, skip=()):
         for t in node.input:
             consumers.setdefault(t, []).append(node)
     graph_inputs = {i.name for i in graph.input if i.name not in init}
+    constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node
+                 if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    constants.update({name: numpy_helper.to_array(i) for name, i in init.items()})
     graph_outputs = {o.name for o in graph.output}
     layout = {}  # tensor -> int array over its padded channels: original channel index, or -1 for a zero pad
     report = {"convs": {}, "inputs": {}, "restored": [], "new_tensors": {}}
@@ -148,8 +160,7 @@ def pad_conv_channels(model, rule, skip=()):
         mapped = [t for t in ins if t in layout]
         if not mapped:
             continue
-        scales_only = node.op_type == "Resize" and (len(ins) < 4 or not ins[3])  # 'sizes' would name the channels
-        if node.op_type in PER_CHANNEL_OPS or scales_only:
+        if node.op_type in PER_CHANNEL_OPS or _resize_keeps_channels(node, constants):
             if mapped == [ins[0]]:
                 layout[node.output[0]] = layout[ins[0]]
                 continue
