@@ -21,6 +21,7 @@ from sdk.cli import guarded
 from sdk.commands import camera  # the flags, and their names in error messages
 from sdk.commands.inspect import model_options_from_args  # layout flags for models from other exporters
 from sdk.detector import Detector
+from sdk.preprocess import REALTIME_RESIZE  # large frames shrink through exact 2x halvings (sdk/preprocess.py)
 from sdk.video.pipeline import Pipeline
 from sdk.video.sources import ReconnectPolicy, open_source
 
@@ -30,8 +31,10 @@ def detect(args):
     sinks = camera.sinks_from_args(args)  # outputs first: a bad path or a taken port fails before any camera opens
 
     threads = {"threads": args.threads} if args.threads else {}  # onnxruntime intra-op threads
+    spin = camera.spin_from_args(args)  # onnxruntime's idle threads: off in the pipeline unless --spinning on
     detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                        options=model_options_from_args(args), **threads)  # options: --imgsz, foreign layouts
+                        options=model_options_from_args(args), spin=spin, resize=REALTIME_RESIZE,
+                        **threads)  # options: --imgsz, foreign layouts
     sources = [open_source(uri) for uri in args.source or [None]]  # csi://0, /dev/video0, rtsp://..., files
     print(f"backend: {detector.runner.describe()} ({detector.backend_reason}); {len(sources)} source(s)",
           file=sys.stderr)
@@ -41,7 +44,7 @@ def detect(args):
         pipeline = Pipeline(detector, sources, sinks, info=info, track=camera.tracking_wanted(args),
                             lines=camera.lines_from_args(args), zones=camera.zones_from_args(args),
                             loop=args.loop, max_frames=args.max_frames, overlay=not args.no_overlay,
-                            reconnect=ReconnectPolicy(attempts=args.reconnect))
+                            reconnect=ReconnectPolicy(attempts=args.reconnect), spin=spin)
         print(pipeline.batch_text, file=sys.stderr)
         for result in pipeline:  # one processed frame of one stream; the sinks already have it
             for event in result.events:  # a track crossed a count line or entered/left a zone

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from sdk.bench import percentiles, time_model
 from sdk.detector import Detector
-from sdk.video.pipeline import Pipeline
+from sdk.video.pipeline import PIPELINE_SPIN, Pipeline
 from sdk.video.sinks import JsonLinesSink
 from sdk.video.sources import ThreadedCapture, open_source
 
@@ -38,13 +38,26 @@ def machine():
     return f"{cpu}, {os.cpu_count()} cores, {platform.machine()}"
 
 
-def pipeline_round(det, video, start, frames, out_dir):
+def model_or_export(model, weights, folder):
+    """`model`, or the shared checkpoint `weights` exported at 416 into `folder` when `model` is None."""
+    if model is not None:
+        return model
+    from sdk.export.onnx_export import export_onnx
+    from sdk.models.checkpoint import load_checkpoint
+
+    return str(export_onnx(load_checkpoint(weights)[0], Path(folder) / "m.onnx", imgsz=416)[0])
+
+
+def pipeline_round(det, video, start, frames, out_dir, spin=PIPELINE_SPIN, **pipeline_kw):
+    """One pipeline run over `frames` frames from `start`, drawing into a JSON-lines sink; its final stats.
+    `spin` as Pipeline's (None: the session as `det` opened it)."""
     source = open_source(f"{video}?start={start}")
     capture = ThreadedCapture(source, max_frames=frames)
     sink = JsonLinesSink(str(Path(out_dir) / "detections.jsonl"))
     info = {"model": "bench", "backend": det.runner.backend, "precision": det.meta.precision, "fps": source.fps,
             "size": source.size, "source": str(video)}
-    return Pipeline(det, capture, [sink], info=info, draw=True, handle_signals=False).run()
+    return Pipeline(det, capture, [sink], info=info, draw=True, handle_signals=False, spin=spin,
+                    **pipeline_kw).run()
 
 
 def main(argv=None):
@@ -56,7 +69,7 @@ def main(argv=None):
     p.add_argument("--start", type=int, default=240, help="first frame (the person appears at about 240)")
     args = p.parse_args(argv)
 
-    det = Detector(args.model, backend="ort")
+    det = Detector(args.model, backend="ort", spin=PIPELINE_SPIN)  # as the pipeline runs it (no reopening)
     first = open_source(f"{args.video}?start={args.start}")
     _, frame = first.read()
     first.close()

@@ -9,7 +9,8 @@ round runs the full pipeline (decode, letterbox, inference, NMS, drawing, JSON-l
 video, once per setting, the order alternating; reported: end-to-end FPS, p50 latency and the model's own FPS
 inside the pipeline, medians over rounds, and the median of the paired per-round FPS ratios. --threads 0 keeps
 onnxruntime's default thread count (what the pipeline uses). Without --model it exports the shared checkpoint at
-416. The last line is JSON.
+416. The sessions run as opened here (Pipeline(spin=None)); the pipeline's own default (sdk.video.pipeline.
+PIPELINE_SPIN, spinning off) was chosen from this measurement. The last line is JSON.
 """
 import argparse
 import json
@@ -42,17 +43,12 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
     args = p.parse_args(argv)
 
-    from scripts.bench_pipeline import pipeline_round
+    from scripts.bench_pipeline import model_or_export, pipeline_round
     from sdk.detector import Detector
     from sdk.report import describe_machine
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-spin-")
-    model = args.model
-    if model is None:
-        from sdk.export.onnx_export import export_onnx
-        from sdk.models.checkpoint import load_checkpoint
-
-        model = str(export_onnx(load_checkpoint(args.weights)[0], Path(tmp.name) / "m.onnx", imgsz=416)[0])
+    model = model_or_export(args.model, args.weights, tmp.name)
     dets = {"spinning on (default)": Detector(None, runner=runner(model, args.threads, True)),
             "spinning off": Detector(None, runner=runner(model, args.threads, False))}
     stats = {k: [] for k in dets}
@@ -60,7 +56,8 @@ def main(argv=None):
     for r in range(args.rounds):
         for label in labels[r % 2:] + labels[:r % 2]:
             time.sleep(0.5)  # the other session's pool has stopped spinning before this round starts
-            s = pipeline_round(dets[label], args.video, args.start + r * args.frames, args.frames, tmp.name)
+            s = pipeline_round(dets[label], args.video, args.start + r * args.frames, args.frames, tmp.name,
+                               spin=None)
             stats[label].append(s)
             print(f"round {r + 1} {label}: {s['e2e_fps']:.2f} FPS end-to-end, p50 latency {s['p50_ms']:.0f} ms, "
                   f"model {s['model_fps']:.2f} FPS inside", file=sys.stderr, flush=True)

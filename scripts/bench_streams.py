@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Several streams in one batched pipeline vs as many single-stream pipelines, and the cost of tracking.
+"""Several streams in one batched pipeline vs as many single-stream pipelines.
 
     python scripts/bench_streams.py --model runs/yolov7-tiny-dynamic.onnx \\
         --video ../shared/data/videos/one-by-one-person-detection.mp4 --frames 60
@@ -7,27 +7,35 @@
 For N = 1, 2, 4: one Pipeline over N copies of the video (a dynamic-batch model runs them in one inference)
 and N Pipelines of one stream each running at the same time in threads (each with its own model), both
 processing `--frames` frames per stream; aggregate FPS (all frames / wall time) and per-stream latency p50/p95.
-Then one stream with and without `--track` plus a count line. One run, rows interleaved; ratios only compare
-rows of the same run. Prints a markdown table and the rows as the last JSON line.
+Sessions as the pipeline runs them (onnxruntime spinning off: sdk.video.pipeline.PIPELINE_SPIN; the real-time
+resize). One run, rows interleaved; ratios only compare rows of the same run. The cost of tracking is measured
+by scripts/bench_track.py (alternating rounds over the same frames). Prints a markdown table and the rows as the
+last JSON line.
 """
 import argparse
 import json
-import platform
+import os
 import threading
 import time
 
 from sdk.detector import Detector
-from sdk.track import parse_line
-from sdk.video.pipeline import Pipeline
+from sdk.preprocess import REALTIME_RESIZE
+from sdk.report import describe_machine
+from sdk.video.pipeline import PIPELINE_SPIN, Pipeline
 from sdk.video.sources import open_source
 
 
-def one_pipeline(model, video, n, frames, track=False, threads=None):
-    det = Detector(model, backend="ort", **({"threads": threads} if threads else {}))
-    lines = [parse_line("640,0,640,432,door")] if track else []
+def detector(model, threads=None):
+    """A detector opened as the camera pipeline opens it."""
+    return Detector(model, backend="ort", spin=PIPELINE_SPIN, resize=REALTIME_RESIZE,
+                    **({"threads": threads} if threads else {}))
+
+
+def one_pipeline(model, video, n, frames):
+    det = detector(model)
     sources = [open_source(f"{video}?start={240 + 100 * i}") for i in range(n)]
     t = time.perf_counter()
-    stats = Pipeline(det, sources, handle_signals=False, max_frames=frames, track=track, lines=lines).run()
+    stats = Pipeline(det, sources, handle_signals=False, max_frames=frames).run()
     wall = time.perf_counter() - t
     det.close()
     return stats, wall
@@ -35,12 +43,13 @@ def one_pipeline(model, video, n, frames, track=False, threads=None):
 
 def separate_pipelines(model, video, n, frames):
     out = [None] * n
+    # models and sources opened before the clock starts, as for the batched pipeline
+    dets = [detector(model, threads=max(1, 2 // n) if n <= 2 else 1) for _ in range(n)]
+    sources = [open_source(f"{video}?start={240 + 100 * i}") for i in range(n)]
 
     def run(i):
-        det = Detector(model, backend="ort", threads=max(1, 2 // n) if n <= 2 else 1)
-        src = open_source(f"{video}?start={240 + 100 * i}")
-        out[i] = Pipeline(det, [src], handle_signals=False, max_frames=frames).run()
-        det.close()
+        out[i] = Pipeline(dets[i], [sources[i]], handle_signals=False, max_frames=frames).run()
+        dets[i].close()
 
     t = time.perf_counter()
     threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
@@ -68,20 +77,14 @@ def main():
         rows.append({"streams": n, "mode": f"{n} single-stream pipelines", "aggregate_fps": round(done / wall, 2),
                      "p50_ms": round(max(s["p50_ms"] for s in per), 2),
                      "p95_ms": round(max(s["p95_ms"] for s in per), 2), "mean_batch": 1.0})
-    for track in (False, True):
-        stats, wall = one_pipeline(args.model, args.video, 1, args.frames, track=track)
-        rows.append({"streams": 1, "mode": "--track + count line" if track else "detection only",
-                     "aggregate_fps": round(stats["frames_processed"] / wall, 2), "p50_ms": stats["p50_ms"],
-                     "p95_ms": stats["p95_ms"], "mean_batch": stats["batch"]["mean_frames"]})
     print("| streams | mode | aggregate FPS | latency p50 ms (worst stream) | p95 ms | frames per inference |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['streams']} | {r['mode']} | {r['aggregate_fps']} | {r['p50_ms']} | {r['p95_ms']} | "
               f"{r['mean_batch']} |")
-    off, on = rows[-2]["aggregate_fps"], rows[-1]["aggregate_fps"]
-    print(f"tracking + counting cost: {100 * (1 - on / off):.1f} % of end-to-end FPS (same run)")
-    print(json.dumps({"machine": platform.processor() or platform.machine(), "frames_per_stream": args.frames,
-                      "rows": rows, "track_cost_pct": round(100 * (1 - on / off), 1)}))
+    machine, load = describe_machine(), os.getloadavg()
+    print(f"machine: {machine}; load average {' / '.join(f'{v:.1f}' for v in load)}")
+    print(json.dumps({"machine": machine, "load_avg": list(load), "frames_per_stream": args.frames, "rows": rows}))
 
 
 if __name__ == "__main__":

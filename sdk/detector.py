@@ -16,7 +16,9 @@ class Detector:
     """`Detector('m.onnx')(bgr_image) -> Detections`. Works with any Runner (onnxruntime, TensorRT)."""
 
     def __init__(self, model, backend="auto", conf=0.25, iou=0.45, max_det=300, classes=None, runner=None,
-                 options: ModelOptions = None, **runner_kw):
+                 options: ModelOptions = None, resize: str = "area", **runner_kw):
+        """`resize`: the letterbox's shrink, sdk.preprocess.RESIZES ("area-pyramid" for real-time large frames);
+        `runner_kw` go to the backend's runner (threads, spin for onnxruntime)."""
         if runner is None:
             runner, self.backend_reason = load_runner(model, backend, **runner_kw)
         else:
@@ -28,7 +30,7 @@ class Detector:
         self.resolved = resolved
         self.meta, self.layout, self.nhwc = resolved.meta, resolved.layout, resolved.nhwc
         check_input_dtype(self.meta, runner.input.dtype, f"model {model or runner.path}")
-        self.pre = Preprocessor(self.meta, dtype=runner.input.dtype)
+        self.pre = Preprocessor(self.meta, dtype=runner.input.dtype, resize=resize)
         self.names = tuple(self.meta.names)
         self.conf, self.iou, self.max_det, self.classes = conf, iou, max_det, classes
         self.output_name = self.meta.output_name

@@ -3,11 +3,25 @@
 Official test.py first resizes the long side to the input size (INTER_AREA when shrinking, INTER_LINEAR when
 enlarging, sizes truncated with int()), then pads to the input shape with colour 114, centred. The same function
 feeds inference, evaluation and INT8 calibration, so calibration sees exactly what inference sees.
+
+One exception, for real-time use on large frames: OpenCV's INTER_AREA at a non-integer ratio is a scalar loop
+over every source pixel (for a 1080p frame a fifth of the network's time here: scripts/bench_prepost.py), while
+its exact 2x case is vectorised. `resize="area-pyramid"` halves a frame that is at least twice the target with exact
+2x2 means, then finishes with one INTER_AREA: same size and geometry, pixels within about a level on average,
+detections equal within a pixel (tests/test_prepost_equivalence.py). Frames under twice the target (the shared
+videos, every Penn-Fudan image the evaluation reads) get the one-pass resize either way, bit for bit. The camera
+pipeline and `bench` use it (REALTIME_RESIZE); evaluation, calibration and training keep the official "area".
+The official detect.py goes further and letterboxes with INTER_LINEAR, which aliases a 4x shrink.
 """
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
+from .errors import SDKError
+
+RESIZES = ("area", "area-pyramid")  # the official one-pass INTER_AREA; exact 2x halvings first (large frames)
+REALTIME_RESIZE = "area-pyramid"  # what the camera pipeline and `bench` use
 
 
 @dataclass
@@ -30,15 +44,28 @@ class Letterbox:
         return out
 
 
-def letterbox(img, shape, color=(114, 114, 114), scaleup=True):
-    """Resize keeping the aspect ratio and pad to `shape` (h, w). Returns (image, Letterbox)."""
+def shrink_area_pyramid(img: np.ndarray, size: tuple) -> np.ndarray:
+    """INTER_AREA to `size` (w, h) through exact 2x2 halvings while the frame stays at least twice the target
+    (OpenCV's vectorised integer-ratio case), then one INTER_AREA for the rest of the ratio."""
+    w, h = size
+    while img.shape[1] >= 2 * w and img.shape[0] >= 2 * h and not img.shape[1] % 2 and not img.shape[0] % 2:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    return cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+
+
+def letterbox(img, shape, color=(114, 114, 114), scaleup=True, resize: str = "area"):
+    """Resize keeping the aspect ratio and pad to `shape` (h, w). Returns (image, Letterbox).
+    `resize`: "area" (the official evaluation's) or "area-pyramid" (large frames, see the module's text)."""
     h0, w0 = img.shape[:2]
     r = min(shape[0] / h0, shape[1] / w0)
     if not scaleup:
         r = min(r, 1.0)
     if r != 1:
-        interp = cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR
-        img = cv2.resize(img, (max(1, int(w0 * r)), max(1, int(h0 * r))), interpolation=interp)
+        size = (max(1, int(w0 * r)), max(1, int(h0 * r)))
+        if r < 1 and resize == "area-pyramid":
+            img = shrink_area_pyramid(img, size)
+        else:
+            img = cv2.resize(img, size, interpolation=cv2.INTER_AREA if r < 1 else cv2.INTER_LINEAR)
     h, w = img.shape[:2]
     dw, dh = (shape[1] - w) / 2, (shape[0] - h) / 2
     top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
@@ -51,7 +78,10 @@ def letterbox(img, shape, color=(114, 114, 114), scaleup=True):
 class Preprocessor:
     """BGR frame -> `(1, 3, H, W)` float32 network input, from the model's metadata."""
 
-    def __init__(self, meta, dtype=np.float32):
+    def __init__(self, meta, dtype=np.float32, resize: str = "area"):
+        if resize not in RESIZES:
+            raise SDKError(f"resize: got '{resize}', expected one of {', '.join(RESIZES)}")
+        self.resize = resize
         self.shape = tuple(meta.imgsz)
         self.color = tuple(meta.letterbox_color)
         self.rgb = meta.channel_order.upper() == "RGB"
@@ -62,7 +92,7 @@ class Preprocessor:
         self.dtype = dtype
 
     def __call__(self, bgr):
-        img, lb = letterbox(bgr, self.shape, self.color)
+        img, lb = letterbox(bgr, self.shape, self.color, resize=self.resize)
         if self.plain:
             # one C++ pass for HWC->NCHW, BGR->RGB and the scale, bit-identical to the numpy expression below
             # (tests/test_prepost_equivalence.py); numpy's transpose + astype + multiply + contiguous copy took
@@ -79,4 +109,4 @@ class Preprocessor:
         """What calibration caches are keyed on: any change here invalidates INT8 scales."""
         return {"imgsz": list(self.shape), "letterbox_color": list(self.color), "rgb": self.rgb,
                 "scale": self.scale, "mean": self.mean.ravel().tolist(), "std": self.std.ravel().tolist(),
-                "resize": "area-down-linear-up"}
+                "resize": "area-down-linear-up" if self.resize == "area" else f"{self.resize}-down-linear-up"}

@@ -113,3 +113,63 @@ def test_postprocess_output_unchanged(raw_outputs):
 
 def test_nms_of_nothing_is_empty():
     assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).tolist() == []
+
+
+@pytest.fixture(scope="module")
+def large_frames(person_video, val_images):
+    """Frames two to five times the input size: shared-video frames with people, upscaled to 1080p and 4K
+    (INTER_CUBIC: sharp edges survive), and val images at 2.5x (odd sizes: the halving stops early)."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(person_video))
+    frames = []
+    for start in (300, 430, 700):
+        cap.set(cv2.CAP_PROP_POS_FRAMES, start)
+        ok, frame = cap.read()
+        assert ok, f"cannot read {person_video}"
+        frames += [cv2.resize(frame, (1920, 1080), interpolation=cv2.INTER_CUBIC),
+                   cv2.resize(frame, (3840, 2160), interpolation=cv2.INTER_CUBIC)]
+    cap.release()
+    for path in list_images(val_images)[:6]:
+        frames.append(cv2.resize(read_image(path), None, fx=2.5, fy=2.5, interpolation=cv2.INTER_CUBIC))
+    return frames
+
+
+def test_area_pyramid_is_the_one_pass_resize_below_twice_the_input(raw_outputs):
+    """Val images and the shared videos' frames (under twice the input size) get bit-identical inputs."""
+    meta, outs = raw_outputs
+    area, pyramid = Preprocessor(meta), Preprocessor(meta, resize="area-pyramid")
+    small = [img for img, *_ in outs if max(img.shape[0] / meta.imgsz[0], img.shape[1] / meta.imgsz[1]) < 2]
+    assert len(small) >= 30
+    for img in small:
+        assert np.array_equal(pyramid(img)[0], area(img)[0])
+
+
+def test_area_pyramid_keeps_the_detections_of_large_frames(onnx_model, large_frames):
+    """1080p, 4K and 2.5x val frames: the halving path changes pixels by under a level on average and the
+    detections by under 1.5 input pixels and 0.03 in score; the same boxes are kept."""
+    runner = OnnxRuntimeRunner(onnx_model, threads=2).load()
+    meta = runner.metadata
+    area, pyramid = Preprocessor(meta), Preprocessor(meta, resize="area-pyramid")
+    name = runner.outputs[0].name
+    kept = 0
+    for img in large_frames:
+        (xa, lba), (xp, lbp) = area(img), pyramid(img)
+        assert xa.shape == xp.shape and lba == lbp  # same size, gain and padding
+        assert np.abs(xa - xp).mean() * 255 < 1.25
+        da = postprocess(runner.infer(xa)[name][0], lba, meta.names, 0.25, 0.45)
+        dp = postprocess(runner.infer(xp)[name][0], lbp, meta.names, 0.25, 0.45)
+        assert len(da) == len(dp) and da.class_ids.tolist() == dp.class_ids.tolist()
+        if len(da):
+            assert np.abs(da.boxes - dp.boxes).max() * lba.gain[0] < 1.5  # in network-input pixels
+            assert np.abs(da.scores - dp.scores).max() < 0.03
+        kept += len(da)
+    runner.close()
+    assert kept >= 8  # people were found in the large frames
+
+
+def test_unknown_resize_is_a_one_line_error(raw_outputs):
+    from sdk.errors import SDKError
+
+    with pytest.raises(SDKError, match="resize: got 'cubic', expected one of area, area-pyramid"):
+        Preprocessor(raw_outputs[0], resize="cubic")

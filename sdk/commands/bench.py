@@ -5,6 +5,7 @@ import numpy as np
 
 from ..bench import bench_detector
 from ..bench_checks import timing_warnings
+from ..preprocess import REALTIME_RESIZE
 from ..data.images import list_images, read_image
 from .args import add_concurrency, add_model_args, add_runs
 from .common import detector_from_args, print_json_last, print_table
@@ -21,7 +22,7 @@ def add_arguments(p):
 
 
 def run(args):
-    det = detector_from_args(args)
+    det = detector_from_args(args, resize=REALTIME_RESIZE)  # end-to-end as the camera pipeline pre-processes
     if args.source:
         frames = [read_image(p) for p in list_images(args.source)[:16]]
     else:
@@ -79,7 +80,7 @@ def run_concurrent(args, first, frames) -> int:
             return first
         runner = None if remote else first.runner  # a connection per client; one shared local session
         det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
-                       runner=runner)
+                       runner=runner, resize=first.pre.resize)
         opened.append(det)
         return det
 

@@ -12,11 +12,12 @@ adds the flag names to its errors.
 import sys
 
 from ..errors import SDKError
+from ..preprocess import REALTIME_RESIZE
 from ..runners import choose_backend
 from ..track.bytetrack import ANCHORS, TrackerConfig
 from ..track.counting import parse_line, parse_zone
 from ..video.http_sink import add_http_arguments, http_options
-from ..video.pipeline import Pipeline
+from ..video.pipeline import PIPELINE_SPIN, Pipeline
 from ..video.sinks import JsonLinesSink, create_sinks, display_problem, sink_kind
 from ..video.sources import ReconnectPolicy, open_source
 from .common import add_model_args, check_range, detector_from_args, print_json_last, print_table
@@ -27,6 +28,20 @@ def add_arguments(p):
     add_source_args(p)
     add_sink_args(p)
     add_track_args(p)
+    add_spin_arg(p)
+
+
+def add_spin_arg(p):
+    p.add_argument("--spinning", choices=("off", "on"), default=None,
+                   help="onnxruntime's idle intra-op threads: off (default here: capture, pre/post-processing "
+                        "and drawing need the cores between inferences; docs/camera.md has the measurement) or on "
+                        "(onnxruntime's own default)")
+
+
+def spin_from_args(args):
+    """The pipeline's onnxruntime spinning setting: --spinning, else the pipeline's default."""
+    flag = getattr(args, "spinning", None)
+    return PIPELINE_SPIN if flag is None else flag == "on"
 
 
 def add_source_args(p):
@@ -102,7 +117,8 @@ def run_pipeline(args, sinks, draw=None, on_start=None):
     """Model, sources and sinks -> a finished run; returns (stats, info). Shared with the soak command."""
     check_args(args)
     choose_backend(args.model, args.backend)  # a wrong model file type fails before any camera is opened
-    det = detector_from_args(args)
+    # opened as the pipeline runs it (no reopening), with the real-time shrink of large frames
+    det = detector_from_args(args, spin=spin_from_args(args), resize=REALTIME_RESIZE)
     try:
         sources = sources_from_args(args)
         info = run_info(args, det, sources)
@@ -172,7 +188,8 @@ def pipeline_from_args(args, det, sources, sinks, info=None, draw=None):
     config = TrackerConfig(track_buffer=getattr(args, "track_buffer", TrackerConfig.track_buffer))
     return Pipeline(det, sources, sinks, info=info, max_frames=args.max_frames, draw=draw, overlay=not args.no_overlay,
                     track=tracking_wanted(args), tracker_config=config, lines=lines_from_args(args),
-                    zones=zones_from_args(args), loop=args.loop, reconnect=ReconnectPolicy(attempts=args.reconnect))
+                    zones=zones_from_args(args), loop=args.loop, reconnect=ReconnectPolicy(attempts=args.reconnect),
+                    spin=spin_from_args(args))
 
 
 def args_outputs(args):

@@ -8,11 +8,12 @@ from .args import add_model_args  # noqa: F401  (re-exported: camera and soak co
 from .args import add_data as add_data_args  # noqa: F401
 
 
-def detector_from_args(args):
+def detector_from_args(args, **detector_kw):
     from ..detector import Detector
     from .args import model_options_from_args
 
     kw = {"threads": args.threads} if getattr(args, "threads", None) else {}
+    kw.update(detector_kw)  # e.g. the camera's spin and resize
     det = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
                    options=model_options_from_args(args), **kw)
     print(f"backend: {det.runner.describe()} ({det.backend_reason})", file=sys.stderr)

@@ -72,6 +72,26 @@ class OnnxRuntimeRunner(Runner):
     def _close(self):
         self.session = None
 
+    def set_spin(self, spin) -> bool:
+        """Open the session again with another idle-thread setting (onnxruntime fixes it when a session is
+        created); True when it was reopened. `spin` as in `session_options`; None and True both spin."""
+        if spin is None or (spin is not False) == (self.spin is not False):
+            return False
+        self.spin = bool(spin)
+        if self.loaded:
+            self.close()
+            self.load()
+        return True
+
+    def session_config(self, key: str):
+        """A config entry of the open session as onnxruntime holds it (None when unset: its default)."""
+        if self.session is None:
+            return None
+        try:
+            return self.session.get_session_options().get_session_config_entry(key)
+        except Exception:  # onnxruntime raises when the entry was never set
+            return None
+
     @property
     def providers(self):
         return self.session.get_providers() if self.session else []

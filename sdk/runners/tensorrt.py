@@ -24,8 +24,8 @@ APIS = ("auto", "tensors", "bindings")
 class TensorRTRunner(Runner):
     backend = "tensorrt"
 
-    def __init__(self, path, memory=None, api="auto", verbose=False, threads=None, providers=None):
-        # threads / providers are onnxruntime options that callers pass to any runner; TensorRT has no use for them
+    def __init__(self, path, memory=None, api="auto", verbose=False, threads=None, providers=None, spin=None):
+        # threads / providers / spin are onnxruntime options that callers pass to any runner; TensorRT has no use for them
         super().__init__(path)
         if api not in APIS:
             raise SDKError(f"TensorRT runner api: got '{api}', expected one of {', '.join(APIS)}")

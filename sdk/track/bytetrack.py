@@ -73,6 +73,10 @@ class Track:
 
     def update(self, xyxy, score, class_id, frame):
         self.mean, self.cov = kalman.update(self.mean, self.cov, kalman.xyxy_to_xyah(np.asarray(xyxy, np.float64)))
+        self.seen(score, class_id, frame)
+
+    def seen(self, score, class_id, frame):
+        """What a match sets besides the Kalman state (the tracker corrects all matched states at once)."""
         self.score, self.class_id = float(score), int(class_id)
         self.last_frame = frame
         self.hits += 1
@@ -128,6 +132,8 @@ class ByteTracker:
         scores = np.asarray(scores, np.float64).reshape(-1)
         class_ids = np.asarray(class_ids, np.int64).reshape(-1)
         ids = np.full(len(boxes), -1, np.int64)
+        matched = []  # (track, box index): Kalman-corrected together once the three associations are done
+        feet = list(map(tuple, anchor_points(boxes).tolist()))  # trail points of every box, in one pass
         high = np.flatnonzero(scores >= cfg.track_thresh)
         low = np.flatnonzero((scores > cfg.low_thresh) & (scores < cfg.track_thresh))
 
@@ -139,13 +145,13 @@ class ByteTracker:
         cost = self._cost(confirmed, boxes[high], class_ids[high], scores[high])
         pairs, left_tracks, left_high = assign(cost, cfg.match_thresh)
         for ti, di in pairs:
-            self._match(confirmed[ti], high[di], boxes, scores, class_ids, ids)
+            self._match(confirmed[ti], high[di], feet, scores, class_ids, ids, matched)
         # 2. tracks still unmatched (only those seen last frame) vs the weak boxes, plain IoU
         remaining = [confirmed[i] for i in left_tracks if confirmed[i].state == TRACKED]
         cost = self._cost(remaining, boxes[low], class_ids[low])
         pairs, left_remaining, _ = assign(cost, cfg.low_match_thresh)
         for ti, di in pairs:
-            self._match(remaining[ti], low[di], boxes, scores, class_ids, ids)
+            self._match(remaining[ti], low[di], feet, scores, class_ids, ids, matched)
         for i in left_remaining:
             remaining[i].state = LOST
         # 3. tentative tracks vs the confident boxes nobody took; unmatched tentative tracks are dropped
@@ -153,9 +159,11 @@ class ByteTracker:
         cost = self._cost(tentative, boxes[high], class_ids[high], scores[high])
         pairs, left_tentative, left_high = assign(cost, cfg.tentative_match_thresh)
         for ti, di in pairs:
-            self._match(tentative[ti], high[di], boxes, scores, class_ids, ids)
+            self._match(tentative[ti], high[di], feet, scores, class_ids, ids, matched)
         for i in left_tentative:
             tentative[i].state = REMOVED
+        # a matched track's state is read by no later association (each stage takes unmatched tracks only)
+        self._correct(matched, boxes)
         # 4. new tracks from confident boxes still unclaimed (confirmed at once on the first frame, as ByteTrack)
         for di in high[left_high]:
             if scores[di] >= cfg.new_track_thresh:
@@ -163,7 +171,7 @@ class ByteTracker:
                 if self.frame == 1:
                     self._confirm(track)
                     ids[di] = track.track_id
-                track.trail.append(anchor_point(boxes[di]))
+                track.trail.append(feet[di])
                 self.tracks.append(track)
         # 5. forget tracks lost for too long
         for t in self.tracks:
@@ -178,30 +186,39 @@ class ByteTracker:
             return
         means = np.stack([t.mean for t in moving])
         # A track not seen last frame keeps its velocity but not its height change (ByteTrack zeroes vh).
-        for i, t in enumerate(moving):
-            if t.state != TRACKED:
-                means[i, 7] = 0.0
+        means[np.array([t.state != TRACKED for t in moving]), 7] = 0.0
         means, covs = kalman.predict(means, np.stack([t.cov for t in moving]))
         for t, m, c in zip(moving, means, covs):
+            t.mean, t.cov = m, c
+
+    @staticmethod
+    def _correct(matched, boxes):
+        if not matched:
+            return
+        tracks = [t for t, _ in matched]
+        z = kalman.xyxy_to_xyah(boxes[[di for _, di in matched]])
+        means, covs = kalman.update_many(np.stack([t.mean for t in tracks]), np.stack([t.cov for t in tracks]), z)
+        for t, m, c in zip(tracks, means, covs):
             t.mean, t.cov = m, c
 
     def _cost(self, tracks, boxes, class_ids, scores=None):
         if not tracks or not len(boxes):
             return np.zeros((len(tracks), len(boxes)))
-        iou = iou_matrix(np.stack([t.xyxy for t in tracks]), boxes)
+        iou = iou_matrix(kalman.xyah_to_xyxy(np.stack([t.mean[:4] for t in tracks])), boxes)
         if scores is not None:  # ByteTrack's fuse_score: a confident box is a better match at the same IoU
             iou = iou * scores[None, :]
         cost = 1.0 - iou
         cost[np.array([t.class_id for t in tracks])[:, None] != class_ids[None, :]] = 1.0 + 1e-6
         return cost
 
-    def _match(self, track, di, boxes, scores, class_ids, ids):
-        track.update(boxes[di], scores[di], class_ids[di], self.frame)
+    def _match(self, track, di, feet, scores, class_ids, ids, matched):
+        track.seen(scores[di], class_ids[di], self.frame)
+        matched.append((track, di))
         if track.state in (TENTATIVE, LOST):
             if track.track_id < 0:
                 self._confirm(track)
             track.state = TRACKED
-        track.trail.append(anchor_point(boxes[di]))
+        track.trail.append(feet[di])
         ids[di] = track.track_id
 
     def _confirm(self, track):
@@ -218,3 +235,11 @@ def anchor_point(xyxy, anchor: str = "bottom_center") -> tuple:
     x1, y1, x2, y2 = (float(v) for v in xyxy)
     return {"bottom_center": ((x1 + x2) / 2, y2), "center": ((x1 + x2) / 2, (y1 + y2) / 2),
             "top_center": ((x1 + x2) / 2, y1), "bottom_left": (x1, y2), "bottom_right": (x2, y2)}[anchor]
+
+
+def anchor_points(boxes, anchor: str = "bottom_center") -> np.ndarray:
+    """`anchor_point` of every `(n, 4)` box as an `(n, 2)` float64 array (the same arithmetic, one numpy pass)."""
+    x1, y1, x2, y2 = np.asarray(boxes, np.float64).reshape(-1, 4).T
+    x, y = {"bottom_center": ((x1 + x2) / 2, y2), "center": ((x1 + x2) / 2, (y1 + y2) / 2),
+            "top_center": ((x1 + x2) / 2, y1), "bottom_left": (x1, y2), "bottom_right": (x2, y2)}[anchor]
+    return np.stack([x, y], axis=1)

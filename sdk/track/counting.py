@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import SDKError
-from .bytetrack import ANCHORS, anchor_point
+from .bytetrack import ANCHORS, anchor_point, anchor_points
 
 DEAD_BAND_PX = 2.0  # an anchor closer to the line than this keeps its previous side
 ZONE_GRACE_S = 1.0  # a track unseen for less than this is still in the zone it was in
@@ -117,8 +117,12 @@ class LineCounter:
 
     def side(self, p) -> float:
         """Signed distance of a point from the line (positive: right-hand side looking from a to b)."""
+        return float(self.sides(np.asarray(p, np.float64)[None])[0])
+
+    def sides(self, points: np.ndarray) -> np.ndarray:
+        """`side` of each of `(n, 2)` points."""
         d = self.b - self.a
-        return float((d[0] * (p[1] - self.a[1]) - d[1] * (p[0] - self.a[0])) / np.hypot(*d))
+        return (d[0] * (points[:, 1] - self.a[1]) - d[1] * (points[:, 0] - self.a[0])) / np.hypot(*d)
 
     def _crosses_segment(self, p, q) -> bool:
         """The move p -> q passes through the segment itself, not its extension."""
@@ -133,11 +137,11 @@ class LineCounter:
     def update(self, track_ids, boxes, class_names) -> list:
         """Feed one frame's tracks; returns the crossings as [(track id, 'in'|'out', class name)]."""
         events = []
-        for tid, box, cls in zip(track_ids, boxes, class_names):
+        points = anchor_points(boxes, self.spec.anchor)
+        for tid, p, s, cls in zip(track_ids, points.tolist(), self.sides(points).tolist(), class_names):
             if tid < 0:
                 continue
-            p = anchor_point(box, self.spec.anchor)
-            s = self.side(p)
+            p = tuple(p)
             state = self._side.get(tid)
             if abs(s) <= DEAD_BAND_PX:
                 if state is not None:

@@ -11,7 +11,6 @@ STD_VELOCITY = 1.0 / 160
 _NDIM = 4
 _F = np.eye(2 * _NDIM)
 _F[:_NDIM, _NDIM:] = np.eye(_NDIM)  # x' = x + v (one frame)
-_H = np.eye(_NDIM, 2 * _NDIM)
 
 
 def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
@@ -50,10 +49,23 @@ def predict(means: np.ndarray, covs: np.ndarray):
 
 def update(mean: np.ndarray, cov: np.ndarray, measurement: np.ndarray):
     """Correct one track's state with a matched measurement."""
-    h = mean[3]
-    r = np.diag(np.array([STD_POSITION * h, STD_POSITION * h, 1e-1, STD_POSITION * h]) ** 2)
-    s = _H @ cov @ _H.T + r
-    gain = np.linalg.solve(s, (cov @ _H.T).T).T  # cov H^T S^-1, S symmetric positive definite
-    mean = mean + gain @ (measurement - _H @ mean)
-    cov = cov - gain @ s @ gain.T
-    return mean, cov
+    means, covs = update_many(mean[None], cov[None], np.asarray(measurement)[None])
+    return means[0], covs[0]
+
+
+def update_many(means: np.ndarray, covs: np.ndarray, measurements: np.ndarray):
+    """Correct `(n, 8)` means and `(n, 8, 8)` covariances with `(n, 4)` matched measurements, all in one go
+    (a Python loop of 8x8 products cost ~25 us a track: a crowd of 40 took 1 ms a frame).
+
+    The measurement matrix H = [I 0] picks the first four state components, so H P H^T, P H^T and H x are
+    slices of P and x: the same values as the matrix products, without the multiplications by zero."""
+    if not len(means):
+        return means, covs
+    h = means[:, 3]
+    r = np.stack([STD_POSITION * h, STD_POSITION * h, np.full_like(h, 1e-1), STD_POSITION * h], axis=1) ** 2
+    s = covs[:, :_NDIM, :_NDIM] + np.einsum("ni,ij->nij", r, np.eye(_NDIM))
+    # gain = P H^T S^-1 (S symmetric positive definite): solve S G^T = (P H^T)^T, one 4x4 system per track
+    gain = np.linalg.solve(s, covs[:, :, :_NDIM].transpose(0, 2, 1)).transpose(0, 2, 1)
+    means = means + np.einsum("nij,nj->ni", gain, measurements - means[:, :_NDIM])
+    covs = covs - gain @ s @ gain.transpose(0, 2, 1)
+    return means, covs

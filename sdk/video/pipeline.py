@@ -39,8 +39,11 @@ from .stats import LIVE_WINDOW, RunStats, sum_capture_stats
 FILE_SLOTS = 1  # prepared frames a file stream may have waiting (files never drop; more would only add latency)
 RECENT_S = 1.0  # a stream that produced a frame this recently is waited for when a batch is assembled
 BATCH_TIMEOUT_S = 0.04  # longest wait for the other streams once one frame is ready (DeepStream: ~1/fps)
+# onnxruntime's idle intra-op threads do not spin in the pipeline: capture, prepare and render threads need the
+# cores between inferences (measured with scripts/bench_spin.py; the table is in docs/camera.md, "Benchmarks")
+PIPELINE_SPIN = False
 
-__all__ = ["Pipeline", "StreamResult", "LIVE_WINDOW", "RunStats", "batch_plan"]
+__all__ = ["Pipeline", "StreamResult", "LIVE_WINDOW", "PIPELINE_SPIN", "RunStats", "batch_plan"]
 
 
 @dataclass
@@ -110,13 +113,18 @@ class Pipeline:
     track: ByteTrack ids per stream (`tracker_config`: sdk.track.TrackerConfig); lines/zones: LineSpec/ZoneSpec
         (sdk.track.parse_line/parse_zone), each for one stream or all; they imply `track`.
     loop, reconnect, max_frames: applied to sources given as FrameSources; max_frames is per stream.
+    spin: whether the detector's onnxruntime session keeps its idle threads spinning; False by default
+        (PIPELINE_SPIN: the other stages need the cores), True for onnxruntime's default, None to keep the
+        session as it was opened. A session opened otherwise is reopened once, here (open it with
+        `Detector(..., spin=False)` to avoid that); backends without a spinning pool ignore it.
     """
 
     def __init__(self, detector, sources, sinks: Sequence = (), info: Optional[dict] = None,
                  max_frames: Optional[int] = None, draw: Optional[bool] = None, overlay: bool = True,
                  handle_signals: bool = True, track: bool = False, tracker_config=None, lines: Sequence = (),
                  zones: Sequence = (), loop: bool = False, reconnect: ReconnectPolicy = ReconnectPolicy(),
-                 batch_timeout_s: float = BATCH_TIMEOUT_S, names: Optional[Sequence[str]] = None):
+                 batch_timeout_s: float = BATCH_TIMEOUT_S, names: Optional[Sequence[str]] = None,
+                 spin: Optional[bool] = PIPELINE_SPIN):
         if isinstance(sources, (FrameSource, ThreadedCapture)):
             sources = [sources]
         if not sources:
@@ -153,6 +161,8 @@ class Pipeline:
         self.final_stats = None
         self.batch_size = self.pad_to = None
         self.batch_text = ""
+        if detector is not None and spin is not None and hasattr(detector.runner, "set_spin"):
+            detector.runner.set_spin(spin)
         if detector is not None:  # how the streams share the model, known before the run starts
             self.batch_size, self.pad_to, self.batch_text = batch_plan(detector.batch_size, len(self.streams))
         self._cv = threading.Condition()
