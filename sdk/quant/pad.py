@@ -102,13 +102,13 @@ def pad_conv_channels(model, rule, skip=()):
         if t in restored:
             return restored[t]
         lay = layout[t]
-        order = np.array([int(np.where(lay == c)[0][0]) for c in range(int((lay >= 0).sum()))], np.int64)
+        where = np.array([int(np.where(lay == c)[0][0]) for c in range(int((lay >= 0).sum()))], np.int64)
         out = f"{t}_unpadded"
-        if np.array_equal(order, np.arange(len(order))):
-            consts = {f"{out}_starts": [0], f"{out}_ends": [len(order)], f"{out}_axes": [1]}
+        if np.array_equal(where, np.arange(len(where))):  # pads at the end only: a Slice
+            consts = {f"{out}_starts": [0], f"{out}_ends": [len(where)], f"{out}_axes": [1]}
             new = helper.make_node("Slice", [t, *consts], [out], name=out)
         else:
-            consts = {f"{out}_indices": order}
+            consts = {f"{out}_indices": where}
             new = helper.make_node("Gather", [t, f"{out}_indices"], [out], name=out, axis=1)
         for k, v in consts.items():
             graph.initializer.append(numpy_helper.from_array(np.asarray(v, np.int64), k))
