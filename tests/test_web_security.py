@@ -89,7 +89,7 @@ def sinks():
 # ---- 2. connections: cap, header deadline, descriptor reserve -----------------------------------------------
 
 def test_connection_cap_answers_503_at_once_and_frees_slots(sinks):
-    sink = sinks(max_connections=4, header_timeout_s=30)
+    sink = sinks(max_connections=4, max_per_client=4, header_timeout_s=30)
     idle = [socket.create_connection(("127.0.0.1", sink.port)) for _ in range(4)]  # never send a byte
     try:
         deadline = time.monotonic() + 5
@@ -108,6 +108,34 @@ def test_connection_cap_answers_503_at_once_and_frees_slots(sinks):
     while sink.server.connections and time.monotonic() < deadline:
         time.sleep(0.02)
     assert request(sink.port)[0] == 200  # the slots came back
+
+
+def test_one_address_cannot_take_every_slot(sinks):
+    """A flood from one client address hits its own cap (503 at once) while a client from another address
+    (127.0.0.2: the whole 127/8 is loopback on Linux) still gets in under the global cap."""
+    sink = sinks(max_connections=6, max_per_client=3, header_timeout_s=30)
+    idle = [socket.create_connection(("127.0.0.1", sink.port)) for _ in range(3)]  # never send a byte
+    try:
+        deadline = time.monotonic() + 5
+        while sink.server.connections < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert sink.server.connections == 3
+        status, body = request(sink.port)
+        assert status == 503 and b"too many connections from this address" in body
+        assert sink.server.refused["per_client"] == 1 and sink.server.refused["connections"] == 0
+        with socket.socket() as other:  # another client address
+            other.settimeout(5)
+            other.bind(("127.0.0.2", 0))
+            other.connect(("127.0.0.1", sink.port))
+            other.sendall(b"GET /stats HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+            assert re.match(rb"HTTP/1\.[01] 200 ", other.recv(64))
+    finally:
+        for s in idle:
+            s.close()
+    with pytest.raises(SDKError, match="--http-max-per-client: got 0"):
+        sinks(max_per_client=0)
+    # the default leaves 32 slots to other addresses (the 200-viewer load test from one machine still fits)
+    assert sinks().server.limits.per_client() == 256 - 32 and sinks(max_connections=40).server.limits.per_client() == 20
 
 
 def test_slow_headers_are_cut_off_at_the_header_deadline(sinks):

@@ -12,7 +12,7 @@ from ..errors import SDKError
 from ..web.auth import read_token_file, token_file_readable_by_others
 from ..web.bind import EVERYWHERE, LOOPBACK, resolve_bind
 from ..web.frames import FrameHub
-from ..web.server import ConnectionLimits, LiveViewServer
+from ..web.server import OTHERS_RESERVE, ConnectionLimits, LiveViewServer
 from .sinks import Sink
 
 DEFAULT_LIMITS = ConnectionLimits()
@@ -31,6 +31,9 @@ def add_http_arguments(p):
                    help="refuse to start an http:// output reachable from other machines without a token")
     p.add_argument("--http-max-connections", type=int, default=None, metavar="N",
                    help=f"at most N simultaneous http:// clients (default {DEFAULT_LIMITS.max_connections})")
+    p.add_argument("--http-max-per-client", type=int, default=None, metavar="N",
+                   help=f"at most N of them from one address (default: all but {OTHERS_RESERVE}, "
+                        f"{DEFAULT_LIMITS.per_client()} of {DEFAULT_LIMITS.max_connections})")
 
 
 def http_options(args):
@@ -38,12 +41,13 @@ def http_options(args):
     return {"token": getattr(args, "http_token", None), "token_file": getattr(args, "http_token_file", None),
             "allowed_hosts": getattr(args, "http_allow_host", None),
             "max_connections": getattr(args, "http_max_connections", None),
+            "max_per_client": getattr(args, "http_max_per_client", None),
             "require_token": getattr(args, "http_require_token", None)}
 
 
 class HttpSink(Sink):
     def __init__(self, uri, token=None, token_file=None, allowed_hosts=None, max_connections=None,
-                 header_timeout_s=None, fd_reserve=None, require_token=False):
+                 header_timeout_s=None, fd_reserve=None, require_token=False, max_per_client=None):
         self.uri = uri
         if token is not None and token_file is not None:
             raise SDKError("--http-token-file: got both --http-token and --http-token-file, expected one of them")
@@ -66,6 +70,7 @@ class HttpSink(Sink):
         defaults = DEFAULT_LIMITS
         limits = ConnectionLimits(
             max_connections=defaults.max_connections if max_connections is None else max_connections,
+            max_per_client=defaults.max_per_client if max_per_client is None else max_per_client,
             header_timeout_s=defaults.header_timeout_s if header_timeout_s is None else header_timeout_s,
             fd_reserve=fd_reserve)
         self.hub = FrameHub()  # stream 0's; the server adds one per further stream at open()

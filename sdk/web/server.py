@@ -9,8 +9,8 @@ with one entry per stream in `streams`), `/detections` (the newest frame's boxes
 (sdk/web/auth.py: DNS rebinding). Every route, per-stream ones included, passes the same check before routing.
 
 Each connection has its own thread (ThreadingHTTPServer), so clients are bounded before a thread exists: at most
-`max_connections` at once, and none while fewer than `fd_reserve` descriptors are left for the pipeline
-(sdk/web/limits.py); a refused client gets a 503 at once. A client must send its request line and headers
+`max_connections` at once, `max_per_client` of them from one address, and none while fewer than `fd_reserve`
+descriptors are left for the pipeline (sdk/web/limits.py); a refused client gets a 503 at once. A client must send its request line and headers
 within `header_timeout_s` in total (slowloris), checked by the accept loop. All threads end on `close()`.
 """
 import errno
@@ -37,6 +37,7 @@ BOUNDARY = "frame"
 STREAM_POLL_S = 0.5  # how often an idle stream re-checks for shutdown
 SOCKET_TIMEOUT_S = 10.0  # a viewer that stops reading (or a client that stops sending) for this long is dropped
 ACCEPT_BACKOFF_S = 0.05  # out of descriptors at accept(): wait instead of spinning on the readable listener
+OTHERS_RESERVE = 32  # connection slots one client address leaves to the others by default (ConnectionLimits)
 INFO_KEYS = ("model", "backend", "precision", "imgsz", "source")
 STREAM_ROUTE = re.compile(r"/(?:stream/(?P<stream>\d{1,4})\.mjpg|snapshot/(?P<snapshot>\d{1,4})\.jpg)")
 SUMMED = ("frames_read", "frames_processed", "frames_dropped", "frames_corrupt", "reconnects", "frames_with_detections")
@@ -50,12 +51,18 @@ class ConnectionLimits:
     """How many clients the server takes, how long they may take to ask, and what it leaves to the pipeline."""
 
     max_connections: int = 256  # above the 200 simultaneous viewers the server was load-tested with
+    # one address may not take every slot: by default it leaves OTHERS_RESERVE of them to other addresses, so a
+    # flood from one client never locks out the operator, while many viewers behind one NAT (or a load test from
+    # one machine, 200 viewers) still fit
+    max_per_client: Optional[int] = None
     header_timeout_s: float = 5.0  # request line + headers, in total (a browser sends them in one packet)
     fd_reserve: Optional[int] = None  # descriptors kept free; None: limits.default_reserve(soft limit)
 
     def __post_init__(self):
         if not 1 <= int(self.max_connections) <= 65536:
             raise SDKError(f"--http-max-connections: got {self.max_connections}, expected a value in [1, 65536]")
+        if self.max_per_client is not None and not 1 <= int(self.max_per_client) <= 65536:
+            raise SDKError(f"--http-max-per-client: got {self.max_per_client}, expected a value in [1, 65536]")
         if not 0 < float(self.header_timeout_s) <= 3600:
             raise SDKError(f"header_timeout_s: got {self.header_timeout_s}, expected seconds in (0, 3600]")
         if self.fd_reserve is not None and not 0 <= int(self.fd_reserve) <= 65536:
@@ -63,6 +70,11 @@ class ConnectionLimits:
 
     def reserve(self):
         return default_reserve(descriptor_limit()) if self.fd_reserve is None else int(self.fd_reserve)
+
+    def per_client(self):
+        if self.max_per_client is not None:
+            return int(self.max_per_client)
+        return max(self.max_connections // 2, self.max_connections - OTHERS_RESERVE, 1)
 
 
 class LiveViewServer:
@@ -80,6 +92,7 @@ class LiveViewServer:
         self.page = PAGE.read_bytes()
         self._thread = None
         self.descriptor_limits = raise_descriptor_limit()  # (before, after): viewers are capped, not the run
+        self.limits = limits
         try:  # bind now, so a taken port or a foreign address fails before any model or camera is opened
             self._httpd = _Server(bind, _Handler, live_view=self, limits=limits)
         except OSError as e:
@@ -240,8 +253,8 @@ class _Server(ThreadingHTTPServer):
         self.closing = False
         self.viewers = 0
         self.stream_viewers = [0]
-        self.refused = {"connections": 0, "descriptors": 0, "header_timeout": 0}
-        self._connections = set()
+        self.refused = {"connections": 0, "per_client": 0, "descriptors": 0, "header_timeout": 0}
+        self._connections = {}  # socket -> client address (host only: a client's ports are all the same client)
         self._header_deadlines = {}  # socket -> monotonic time its headers must have arrived by
         self._lock = threading.Lock()
         self.address_family = bind.family
@@ -257,10 +270,14 @@ class _Server(ThreadingHTTPServer):
 
     def verify_request(self, request, client_address):
         """Runs in the accept loop before any thread exists: refuse over the cap or near the descriptor limit."""
+        host = client_address[0] if client_address else None
         with self._lock:
             full = len(self._connections) >= self.limits.max_connections
+            mine = sum(1 for h in self._connections.values() if h == host)
         if full:
             return self._refuse(request, "connections", "too many connections")
+        if mine >= self.limits.per_client():
+            return self._refuse(request, "per_client", "too many connections from this address")
         left = descriptors_left(self.limits.reserve())  # this accepted socket is already counted
         if left is not None and left < 0:
             return self._refuse(request, "descriptors", "out of descriptors for clients")
@@ -284,7 +301,7 @@ class _Server(ThreadingHTTPServer):
 
     def process_request(self, request, client_address):
         with self._lock:
-            self._connections.add(request)
+            self._connections[request] = client_address[0] if client_address else None
             self._header_deadlines[request] = time.monotonic() + self.limits.header_timeout_s
         super().process_request(request, client_address)
 
@@ -305,7 +322,7 @@ class _Server(ThreadingHTTPServer):
 
     def shutdown_request(self, request):
         with self._lock:
-            self._connections.discard(request)
+            self._connections.pop(request, None)
             self._header_deadlines.pop(request, None)
         super().shutdown_request(request)
 
