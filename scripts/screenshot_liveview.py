@@ -15,13 +15,12 @@ import argparse
 import io
 import json
 import os
-import signal
 import sys
 import tempfile
 from pathlib import Path
 
 from sdk.fileio import write_bytes_atomic
-from sdk.web.client import run_chromium, start_camera, wait_for_stats
+from sdk.web.client import run_chromium, start_camera, stop_camera, wait_for_stats
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared"))
@@ -78,8 +77,7 @@ def main(argv=None):
             png = palette_png(shot.read_bytes(), args.colors)
         write_bytes_atomic(args.out, png, "--out")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=60)
+        out = stop_camera(proc, timeout_s=60)  # SIGTERM; joins start_camera's stderr reader (no communicate())
     lines = [e.get("lines") for e in stats["streams"]]
     print(f"wrote {args.out} ({len(png) / 1024:.0f} KiB, {width}x{height}); door counts per stream: {lines}")
     final = json.loads(out.strip().splitlines()[-1]) if out.strip() else {}

@@ -148,7 +148,7 @@ def test_rtsp_output_serves_the_annotated_frames(gstreamer, ffmpeg_rtsp_tcp, onn
     assert_boxes_came_through(decoded, sent)
     (out,) = stats["outputs"]
     assert out["output"] == f"rtsp://127.0.0.1:{port}/cam" and out["frames_sent"] >= 24
-    assert out["frames_sent"] + out["frames_dropped"] == stats["frames_processed"]
+    assert out["frames_sent"] + out["frames_dropped"] + out["frames_unwatched"] == stats["frames_processed"]
 
 
 def test_rtp_output_with_its_sdp_file(onnx_model, person_video, tmp_path):
@@ -202,10 +202,9 @@ def test_camera_cli_rtsp_read_back_then_signal_leaves_no_helper(sig, gstreamer, 
     try:
         frames = read_rtsp(f"rtsp://127.0.0.1:{port}/cam", 8, time.monotonic() + WAIT_S)
         helpers = helper_pids(proc.pid)
-        if sig == signal.SIGINT:  # Ctrl-C in a terminal: the whole process group, the helper included
-            os.killpg(proc.pid, sig)
-        else:  # a service manager stopping the SDK
-            proc.send_signal(sig)
+        # Ctrl-C in a terminal, `systemctl stop` (KillMode=control-group) or `kill -- -PGID`: the whole process
+        # group, the helper included, which must outlive the SDK's drain (it stops when its stdin closes)
+        os.killpg(proc.pid, sig)
         out, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -267,6 +266,55 @@ def test_a_stalled_server_never_blocks_the_pipeline(gstreamer):
         except ProcessLookupError:
             pass
     assert gone(helper, 5)
+
+
+def test_frames_go_to_the_helper_only_while_the_mount_is_watched(gstreamer, ffmpeg_rtsp_tcp):
+    """After the first frame (which publishes the mount) nothing goes down the pipe until a client watches; then
+    frames flow and reach it; the helper was started with the encoder the SDK's probe found (no second probe)."""
+    port = free_port()
+    sink = create_sink(f"rtsp://127.0.0.1:{port}/w")
+    probed = stream_out.find_gstreamer_python(os.environ.get(stream_out.GST_PYTHON_ENV) or None)[1]["encoder"]
+    assert sink.server.command[-2:] == ["--encoder", probed] and sink.server.encoder == probed
+    sink.open({"fps": 20})
+    frame = np.full((240, 320, 3), 120, np.uint8)
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            sink.write(frame, None, {})
+            time.sleep(0.02)
+
+    try:
+        sink.write(frame, None, {})
+        deadline = time.monotonic() + WAIT_S
+        while sink.output_stats()["frames_sent"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        for _ in range(50):
+            sink.write(frame, None, {})
+        idle = sink.output_stats()
+        assert idle["frames_sent"] == 1 and idle["frames_unwatched"] == 50 and idle["clients"] == 0, idle
+        threading.Thread(target=feed, daemon=True).start()
+        (got,) = read_rtsp(f"rtsp://127.0.0.1:{port}/w", 1, time.monotonic() + WAIT_S)
+        assert got.shape == (240, 320, 3) and abs(int(got[120, 160, 0]) - 120) < 10
+        assert sink.output_stats()["frames_sent"] > 1
+    finally:
+        stop.set()
+        sink.close()
+
+
+def test_reader_threads_end_before_their_pipes_close(gstreamer, monkeypatch):
+    """close() joins the threads reading the helper's stdout/stderr before closing those pipes: a pipe closed under
+    a reader used to print a ValueError traceback from its thread."""
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda a: errors.append(a.exc_value))
+    for i in range(3):
+        sink = create_sink(f"rtsp://127.0.0.1:{free_port()}/r{i}")
+        sink.open({"fps": 30})
+        sink.write(np.zeros((240, 320, 3), np.uint8), None, {})
+        readers = sink.server.readers
+        sink.close()
+        assert not any(t.is_alive() for t in readers)
+    assert errors == []
 
 
 def test_a_server_that_dies_is_a_one_line_error(gstreamer):
@@ -354,9 +402,57 @@ def test_no_gstreamer_is_one_line_before_the_model_loads(tmp_path):
     assert "not-there.onnx" not in line
 
 
+@pytest.mark.parametrize("uri", ["rtsp://@:8554/cam", "rtsp://0.0.0.0:8554/cam", "rtsp://[::]:8554/cam"])
+def test_require_token_refuses_rtsp_beyond_loopback(uri):
+    """RTSP has no authentication here: --http-require-token (always on in the systemd unit) refuses it off
+    loopback, before any server starts."""
+    with pytest.raises(SDKError) as e:
+        create_sink(uri, require_token=True)
+    message = str(e.value)
+    assert message.startswith(f"--output {uri}: got an address reachable from other machines") and \
+        "RTSP without authentication, expected a loopback address" in message and \
+        "(--http-require-token is set)" in message, message
+    assert stream_out.parse_rtsp_output("rtsp://127.0.0.1:8554/cam")[0].local_only  # what stays allowed
+
+
+def test_require_token_cli_refuses_rtsp_on_all_interfaces_before_the_model_loads(tmp_path):
+    p = run_cli("camera", "--model", tmp_path / "not-there.onnx", "--source", "also-not-there.mp4", "--headless",
+                "--output", "rtsp://@:8554/cam", "--http-require-token", timeout=120)
+    line = assert_one_line_error(p, "--output rtsp://@:8554/cam: got an address reachable from other machines",
+                                 "(--http-require-token is set)")
+    assert "not-there.onnx" not in line
+
+
+def test_require_token_refuses_rtp_multicast_not_a_named_receiver(tmp_path):
+    pytest.importorskip("av", reason="rtp:// needs PyAV (the video extra)")
+    with pytest.raises(SDKError, match=r"multicast group 239.0.0.1\) and RTP without authentication"):
+        create_sink("rtp://239.0.0.1:5004", require_token=True)
+    sink = create_sink(f"rtp://192.0.2.1:5004?sdp={tmp_path / 'a.sdp'}", require_token=True)  # unicast: allowed
+    assert sink.address == "192.0.2.1"
+
+
+def test_default_sdp_folder_is_private_to_the_user(tmp_path, monkeypatch):
+    pytest.importorskip("av", reason="rtp:// needs PyAV (the video extra)")
+    monkeypatch.setattr(stream_out.tempfile, "tempdir", str(tmp_path))
+    sink = create_sink("rtp://127.0.0.1:5004")
+    folder = tmp_path / f"edge-sdk-{os.getuid()}"
+    assert sink.sdp_path == str(folder / "rtp-127.0.0.1-5004.sdp")
+    assert folder.is_dir() and (folder.stat().st_mode & 0o777) == 0o700
+    folder.chmod(0o777)  # e.g. planted by someone else, or loosened: never trusted
+    with pytest.raises(SDKError) as e:
+        create_sink("rtp://127.0.0.1:5004")
+    assert str(e.value).startswith(f"--output rtp://127.0.0.1:5004: sdp: got {folder} writable by others "
+                                   f"(mode 777), expected a folder of uid {os.getuid()}"), str(e.value)
+    folder.rmdir()
+    folder.symlink_to(tmp_path)  # a link where the folder should be
+    with pytest.raises(SDKError, match="not a folder"):
+        create_sink("rtp://127.0.0.1:5004")
+
+
 @pytest.mark.parametrize("uri, needles", [
     ("rtsp://@:8554", ["got mount path '(none)'", "expected rtsp://HOST:PORT/NAME"]),
     ("rtsp://@:99999/cam", ["got port '99999'"]),
+    ("rtsp://::1:8554/cam", ["got an IPv6 address without brackets, expected rtsp://[ADDRESS]:PORT/NAME"]),
     ("rtsp://127.0.0.1:8554/cam?bitrate=fast", ["got bitrate=fast", "expected kbit/s"]),
     ("rtsp://127.0.0.1:8554/cam?encoder=vp8enc", ["got encoder=vp8enc", "expected one of nvv4l2h264enc, x264enc"]),
     ("rtsp://no-such-host.invalid:8554/cam", ["address 'no-such-host.invalid' is not an address of this machine"]),

@@ -8,8 +8,9 @@ reads it as a client would: each MJPEG endpoint, `/stats`, `/detections`, then t
 """
 import json
 import re
-import signal
 import socket
+import sys
+import threading
 
 import cv2
 import numpy as np
@@ -19,7 +20,8 @@ from sdk.detections import Detections
 from sdk.video.http_sink import HttpSink
 from sdk.video.mosaic import MosaicSink
 from sdk.video.sinks import create_sinks
-from sdk.web.client import data_attributes, find_chromium, get_json, run_chromium, start_camera, wait_for_stats
+from sdk.web.client import (data_attributes, find_chromium, get_json, run_chromium, start_camera, stop_camera,
+                            wait_for_stats)
 
 from .conftest import CAR_VIDEO, REPO, require_shared
 from .test_http_sink import get, read_mjpeg_frames
@@ -62,13 +64,7 @@ def two_stream_run(onnx_model, person_video, tmp_path_factory):
     try:
         yield url, proc, log
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.communicate(timeout=60)
-            except Exception:  # noqa: BLE001  (never leave the run behind)
-                proc.kill()
-                proc.wait()
+        stop_camera(proc, timeout_s=60)  # SIGTERM, killed if it hangs: never left behind
 
 
 def test_each_stream_has_its_mjpeg_stats_and_tracked_detections(two_stream_run):
@@ -265,3 +261,24 @@ def test_page_is_offline_and_builds_tiles_from_stats():
     assert status == 200 and ctype.startswith("text/html")
     assert b"http://" not in page and b"https://" not in page and b"<link" not in page  # no CDN, works offline
     assert b'id="tile-template"' in page and b"stream/" in page and b'fetch("stats"' in page
+
+
+def test_start_camera_gives_up_on_a_run_that_prints_nothing(tmp_path, monkeypatch):
+    """The wait is bounded even when no stderr line ever comes (it used to be checked only after a line)."""
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec sleep 120\n")
+    silent.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(silent))
+    outcome = []
+
+    def wait():
+        try:
+            start_camera(["--headless"], timeout_s=1.0)
+        except RuntimeError as e:
+            outcome.append(str(e))
+
+    thread = threading.Thread(target=wait, daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "start_camera waited past its timeout for a run that prints nothing"
+    assert outcome and "no live view address on stderr in 1 s" in outcome[0], outcome

@@ -1,19 +1,23 @@
 """Streams out: `--output rtsp://HOST:PORT/NAME` (an RTSP server) and `--output rtp://HOST:PORT` (H.264 over UDP).
 
 rtsp:// runs GStreamer's rtsp-server (`appsrc ! videoconvert ! <H.264 encoder> ! rtph264pay`, the encoder probed
-best first: nvv4l2h264enc on a Jetson, x264enc, openh264enc, avenc_h264_omx) in a helper process,
+best first: nvv4l2h264enc on a Jetson, x264enc, openh264enc; avenc_h264_omx is left out on purpose, see
+stream_out_gst.ENCODERS) in a helper process,
 sdk/video/stream_out_gst.py, run by path by an interpreter that has GStreamer's Python bindings: $SDK_GSTREAMER_PYTHON
 when set, else this one, else /usr/bin/python3 (Debian and JetPack ship `gi` for the system python only). Always a
 process, even where this interpreter has `gi`: one path that is tested everywhere, GLib's main loop and any
 GStreamer crash kept out of the detector, encoding on its own core with no GIL in common. Frames go down a pipe
 as packed BGR behind a small header. Outputs on the same address and port share one server (one mount each:
 `rtsp://@:8554/cam{stream}` serves /cam0, /cam1, ...). Where the address is bound follows the live view's rules
-(sdk/web/bind.py): no host or 127.0.0.1 is this machine only, `@` (or 0.0.0.0) every interface.
+(sdk/web/bind.py): no host or 127.0.0.1 is this machine only, `@` (or 0.0.0.0) every interface. RTSP here has no
+authentication, so with `require_token` (--http-require-token, always on in the systemd unit) anything but a
+loopback address is refused. A mount's frames go down the pipe only while it has a client (after its first frame,
+which publishes it): 1080p30 is ~187 MB/s of pipe traffic that nobody would decode.
 
 rtp:// encodes in this process with FFmpeg's libx264 through PyAV (the `video` extra that saved videos use) and
 sends RTP packets with FFmpeg's rtp muxer: no server and no state to share, so no process is needed, and it
 works wherever PyAV does (GStreamer not required). Readers need an SDP file, written at open (`?sdp=PATH`, else in
-the temp folder) and printed. SPS/PPS travel in-band with every keyframe (one a second), so a reader may join at
+a private per-user temp folder) and printed. SPS/PPS travel in-band with every keyframe (one a second), so a reader may join at
 any time. On a Jetson this is a CPU encoder: rtsp:// is the output that uses the hardware encoder.
 
 Back-pressure: `write` only puts the frame in a one-frame slot; a feeder thread per output sends the newest frame
@@ -30,6 +34,7 @@ import os
 import queue
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -147,6 +152,12 @@ class StreamSink(Sink):
                 "frames_dropped": feeder.dropped if feeder else 0}
 
 
+def refuse_unauthenticated(uri, scope, what):
+    """The --http-require-token rule for outputs that have no authentication: loopback only."""
+    raise SDKError(f"--output {uri}: got an address reachable from other machines ({scope}) and {what} without "
+                   f"authentication, expected a loopback address such as 127.0.0.1 (--http-require-token is set)")
+
+
 # ---- rtsp:// ----------------------------------------------------------------------------------------------------
 def parse_rtsp_output(uri):
     """`rtsp://HOST:PORT/NAME?bitrate=KBIT&encoder=NAME` -> (BindAddress, "/NAME", kbit/s, encoder or None).
@@ -228,17 +239,22 @@ class RtspServerProcess:
                            f"or {GST_PYTHON_ENV}=/path/to/python3 with gi)")
         self.uri, self.bind, self.python = uri, bind, python
         command = [python, HELPER, "--address", bind.address, "--port", str(bind.port)]
-        self.proc = subprocess.Popen(command + (["--encoder", encoder] if encoder else []), stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True)
-        # the helper also stops when our end of stdin closes, which the OS does if this process dies
-        self._finalizer = weakref.finalize(self, _stop_process, self.proc)
+        # the encoder that find_gstreamer_python's probe saw encode: the helper then test-encodes that one only
+        self.command = command + ["--encoder", encoder or found["encoder"]]
+        self.proc = subprocess.Popen(self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, close_fds=True)
         self.stderr_tail = deque(maxlen=20)
-        self.clients = 0
+        self.clients = 0  # RTSP clients of the whole server (all its mounts)
+        self.watched = set()  # mount ids that have a client now (their media exists)
         self.lock = threading.Lock()
         self.mount_paths = {}
         self._events = queue.Queue()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-        threading.Thread(target=self._read_events, daemon=True).start()
+        self.readers = [threading.Thread(target=self._read_stderr, daemon=True),
+                        threading.Thread(target=self._read_events, daemon=True)]
+        # the helper also stops when our end of stdin closes, which the OS does if this process dies
+        self._finalizer = weakref.finalize(self, _stop_process, self.proc, readers=self.readers)
+        for thread in self.readers:
+            thread.start()
         try:
             ready = self._events.get(timeout=READY_TIMEOUT_S)
         except queue.Empty:
@@ -251,20 +267,29 @@ class RtspServerProcess:
         self.port, self.encoder, self.gstreamer = ready["port"], ready["encoder"], ready["gstreamer"]
 
     def _read_events(self):
-        for line in self.proc.stdout:
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
-            if event.get("event") == "clients":
-                self.clients = int(event.get("count", 0))
-            else:
-                self._events.put(event)
+        try:
+            for line in self.proc.stdout:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                kind = event.get("event")
+                if kind == "clients":
+                    self.clients = int(event.get("count", 0))
+                elif kind == "watched":
+                    (self.watched.add if event.get("watched") else self.watched.discard)(int(event.get("mount", -1)))
+                else:
+                    self._events.put(event)
+        except (ValueError, OSError):  # the pipe closed under us at stop: nothing more to read
+            pass
         self._events.put({"event": "exited"})
 
     def _read_stderr(self):
-        for line in self.proc.stderr:
-            self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+        try:
+            for line in self.proc.stderr:
+                self.stderr_tail.append(line.decode("utf-8", "replace").rstrip())
+        except (ValueError, OSError):
+            pass
 
     def _tail(self):
         lines = [line for line in self.stderr_tail if line.strip()]
@@ -301,12 +326,13 @@ class RtspServerProcess:
                 "broke") + (f": {tail}" if tail else "")
 
     def stop(self, timeout=CLOSE_TIMEOUT_S, kill=False):
-        _stop_process(self.proc, timeout, kill)
+        _stop_process(self.proc, timeout, kill, self.readers)
 
 
-def _stop_process(proc, timeout=CLOSE_TIMEOUT_S, kill=False):
+def _stop_process(proc, timeout=CLOSE_TIMEOUT_S, kill=False, readers=()):
     """Close its stdin (the helper's signal to stop), then wait; terminate, then kill, if it does not. `kill`: at
-    once (a feeder thread blocked writing to it holds the pipe, which only the helper's death releases)."""
+    once (a feeder thread blocked writing to it holds the pipe, which only the helper's death releases). The
+    `readers` of its stdout/stderr see EOF once it is gone: they are joined before those pipes are closed."""
     if kill and proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -324,6 +350,9 @@ def _stop_process(proc, timeout=CLOSE_TIMEOUT_S, kill=False):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+    for thread in readers:
+        if thread.is_alive() and thread is not threading.current_thread():
+            thread.join(2.0)
     for stream in (proc.stdin, proc.stdout, proc.stderr):
         try:
             stream.close()
@@ -370,13 +399,18 @@ SERVERS = _Servers()
 class RtspSink(StreamSink):
     """`rtsp://HOST:PORT/NAME`: an RTSP server (GStreamer rtsp-server in a helper process) serving the annotated
     frames as H.264 at /NAME; `?bitrate=KBIT` (default 4000), `?encoder=x264enc` to choose the encoder (else the
-    best found). The mount appears with the first frame."""
+    best found). The mount appears with the first frame; later frames go to the helper only while the mount has a
+    client (`frames_unwatched` counts the others). `require_token` (--http-require-token): RTSP has no
+    authentication here, so only a loopback address is accepted."""
 
     what = "the RTSP server"
 
-    def __init__(self, uri):
+    def __init__(self, uri, require_token: bool = False):
         super().__init__(uri)
         self.bind, self.path, self.kbps, encoder = parse_rtsp_output(uri)
+        if require_token and not self.bind.local_only:
+            refuse_unauthenticated(uri, self.bind.address, "RTSP")
+        self.unwatched = 0
         # started here, before the model loads: no GStreamer, or a taken port, fails the run at once
         self.server = SERVERS.acquire(uri, self.bind, encoder)
         try:
@@ -408,6 +442,18 @@ class RtspSink(StreamSink):
                      f"reachable by every machine that can reach {self.bind.address}")
             print(f"rtsp: serving {self.url} ({how}; {where})", file=sys.stderr)
 
+    def write(self, frame_bgr_annotated, detections, stats):
+        # published (its first frame went through) and nobody watching: nothing to send, but a dead helper still
+        # stops the run
+        if self.feeder is not None and self.feeder.sent and self.mount_id not in self.server.watched \
+                and self.feeder.error is None:
+            if self.server.proc.poll() is not None:
+                raise SDKError(f"--output {self.uri}: got '{self.server.failure()}' while streaming, expected "
+                               f"{self.what} to keep running")
+            self.unwatched += 1
+            return
+        super().write(frame_bgr_annotated, detections, stats)
+
     def send_frame(self, frame):
         self.server.send_frame(self.mount_id, frame)
 
@@ -415,7 +461,9 @@ class RtspSink(StreamSink):
         return self.server.failure()
 
     def output_stats(self):
-        return {**super().output_stats(), "clients": self.server.clients}
+        """Also `frames_unwatched` (not sent: the mount had no client) and `clients` (RTSP clients connected to
+        this output's server now, all of its mounts together)."""
+        return {**super().output_stats(), "frames_unwatched": self.unwatched, "clients": self.server.clients}
 
     def close(self):
         if self._released:
@@ -447,6 +495,32 @@ def parse_rtp_output(uri):
     return address, int(port_text), parsed.options
 
 
+def private_temp_dir(what: str) -> str:
+    """`<temp>/edge-sdk-<uid>`, created 0700: a folder where other users can neither read nor plant files (or links).
+    One that exists and is not ours, or that others may write to, is refused rather than trusted."""
+    uid = os.getuid() if hasattr(os, "getuid") else None  # Windows: no uid, and a per-user temp folder already
+    path = os.path.join(tempfile.gettempdir(), "edge-sdk" if uid is None else f"edge-sdk-{uid}")
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise SDKError(f"{what}: cannot create {path} ({e.strerror}), expected a writable temp folder "
+                       f"(or ?sdp=PATH)") from None
+    st = os.lstat(path)
+    problems = []
+    if not stat.S_ISDIR(st.st_mode):
+        problems.append("not a folder")
+    if uid is not None and st.st_uid != uid:
+        problems.append(f"owned by uid {st.st_uid}")
+    if uid is not None and st.st_mode & 0o022:
+        problems.append(f"writable by others (mode {stat.S_IMODE(st.st_mode):o})")
+    if problems:
+        raise SDKError(f"{what}: got {path} {', '.join(problems)}, expected a folder of uid {uid} that only it can "
+                       f"write (remove it, or give ?sdp=PATH)")
+    return path
+
+
 def sdp_text(address, port, name="edge-sdk"):
     """The session description a reader (ffplay, VLC, GStreamer's sdpdemux) needs for an H.264 RTP stream."""
     family = "IP6" if ipaddress.ip_address(address).version == 6 else "IP4"
@@ -460,11 +534,14 @@ class RtpSink(StreamSink):
 
     what = "the RTP sender"
 
-    def __init__(self, uri):
+    def __init__(self, uri, require_token: bool = False):
         super().__init__(uri)
         from .writer import h264_encoder  # noqa: PLC0415  (PyAV is optional)
 
         self.address, self.port, options = parse_rtp_output(uri)
+        if require_token and ipaddress.ip_address(self.address.split("%")[0]).is_multicast:
+            # unicast goes to the one receiver the user named; a multicast group is open to anyone who joins it
+            refuse_unauthenticated(uri, f"multicast group {self.address}", "RTP")
         self.kbps = _kbps(uri, options)
         self.ttl = options.get("ttl")
         if self.ttl is not None and not (self.ttl.isdigit() and 1 <= int(self.ttl) <= 255):
@@ -473,9 +550,9 @@ class RtpSink(StreamSink):
         if self.codec is None:
             raise SDKError(f"--output {uri}: got no H.264 encoder (PyAV is not installed), expected PyAV with libx264 "
                            f"(pip install -e '.[video]')")
-        default = os.path.join(tempfile.gettempdir(), "edge-sdk",
-                               f"rtp-{self.address.replace(':', '_')}-{self.port}.sdp")
-        self.sdp_path = writable_path(options.get("sdp") or default, f"--output {uri}: sdp")
+        sdp = options.get("sdp") or os.path.join(private_temp_dir(f"--output {uri}: sdp"),
+                                                 f"rtp-{self.address.replace(':', '_')}-{self.port}.sdp")
+        self.sdp_path = writable_path(sdp, f"--output {uri}: sdp")
         self.container = self.stream = None
         self.fps = 30.0
         self._t0 = None

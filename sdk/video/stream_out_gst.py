@@ -11,7 +11,9 @@ stdin carries messages, each a HEADER (magic, kind, mount id, a, b, payload leng
   MOUNT  a = frame rate x 1000, b = kbit/s, payload = the mount path (utf-8) -> a media factory at that path
   FRAME  a = width, b = height, payload = the frame as packed BGR  -> pushed into that mount's appsrc
 EOF on stdin (the SDK closed it, or died) stops the server. stdout carries JSON lines: {"event": "ready", "port",
-"encoder", "gstreamer"}, {"event": "error", "message"}, {"event": "clients", "count"}.
+"encoder", "gstreamer"}, {"event": "error", "message"}, {"event": "clients", "count"} (the whole server's),
+{"event": "watched", "mount", "watched"} (a mount's media was made for a client / was let go: the SDK sends that
+mount's frames only while it is watched).
 
 Each mount is `appsrc ! queue (leaky, 2 buffers) ! videoconvert ! <H.264 encoder> ! rtph264pay`, shared by all
 of its clients (one encoder per mount however many watch); it is encoded only while someone watches. The leaky
@@ -168,7 +170,7 @@ class RtspServer:
             factory = self._factory_cls()
             factory.set_launch(launch_line(width, height, mount.fps_milli, self.found["chain"], mount.kbps))
             factory.set_shared(True)
-            factory.connect("media-configure", lambda _f, media: self._on_media(mount, media))
+            factory.connect("media-configure", lambda _f, media: self._on_media(mount_id, mount, media))
             self.server.get_mount_points().add_factory(mount.path, factory)
             mount.factory = factory
         with mount.lock:
@@ -176,15 +178,19 @@ class RtspServer:
         if appsrc is not None:  # nobody watching: nothing to encode
             appsrc.emit("push-buffer", self.Gst.Buffer.new_wrapped(data))
 
-    def _on_media(self, mount, media):
+    def _on_media(self, mount_id, mount, media):
         appsrc = media.get_element().get_child_by_name("src")
         with mount.lock:
             mount.appsrc = appsrc
+        emit({"event": "watched", "mount": mount_id, "watched": True})
 
         def unprepared(_media):
             with mount.lock:
-                if mount.appsrc is appsrc:
+                current = mount.appsrc is appsrc
+                if current:
                     mount.appsrc = None
+            if current:
+                emit({"event": "watched", "mount": mount_id, "watched": False})
 
         media.connect("unprepared", unprepared)
 
@@ -239,9 +245,10 @@ def main(argv=None):
     if args.probe:
         emit({"event": "probe", **found})
         return 0
-    # Ctrl-C (or a closed ssh session) reaches the whole process group: the SDK, which stops cleanly on them, stops
-    # us by closing stdin after its last frame, and so does the OS if the SDK dies
-    for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None)):
+    # Ctrl-C (or a closed ssh session), and `systemctl stop` (KillMode=control-group) or `kill -- -PGID` with
+    # SIGTERM, reach the whole process group: the SDK, which stops cleanly on them, stops us by closing stdin after
+    # its last frame, and so does the OS if the SDK dies (a helper stuck past that is killed by the SDK)
+    for sig in (signal.SIGINT, getattr(signal, "SIGHUP", None), signal.SIGTERM):
         if sig is not None:
             signal.signal(sig, signal.SIG_IGN)
     try:

@@ -50,7 +50,9 @@ def parse_bind(uri, default_port=DEFAULT_PORT):
     """`http://HOST:PORT` -> (host as written, port). No host means 127.0.0.1, no port 8080; `[v6]` brackets go.
     rtsp:// outputs (sdk/video/stream_out.py) follow the same rules with their own default port."""
     scheme, sep, rest = str(uri).partition("://")
-    if not sep or scheme.lower() not in ("http", "https", "webrtc", "rtsp"):
+    known = scheme.lower() if sep and scheme.lower() in ("http", "https", "webrtc", "rtsp") else None
+    path, example = ("/NAME", "/cam") if known == "rtsp" else ("", "")  # rtsp:// outputs name a mount
+    if known is None:
         raise SDKError(f"--output {uri}: got no http:// address, expected http://HOST:PORT such as "
                        f"http://127.0.0.1:8080 or http://@:8080")
     if scheme.lower() == "https":
@@ -58,13 +60,13 @@ def parse_bind(uri, default_port=DEFAULT_PORT):
                        f"TLS reverse proxy in front of it for HTTPS)")
     netloc = rest.split("/", 1)[0].split("?", 1)[0]
     if netloc.count(":") > 1 and not netloc.startswith("["):
-        raise SDKError(f"--output {uri}: got an IPv6 address without brackets, expected http://[ADDRESS]:PORT "
-                       f"such as http://[::1]:8080")
+        raise SDKError(f"--output {uri}: got an IPv6 address without brackets, expected {known}://[ADDRESS]:PORT"
+                       f"{path} such as {known}://[::1]:{default_port}{example}")
     if netloc.startswith("["):  # [IPv6] or [IPv6]:PORT
         host, bracket, after = netloc[1:].partition("]")
         if not bracket or (after and not after.startswith(":")):
             raise SDKError(f"--output {uri}: got '{netloc}', expected [ADDRESS] or [ADDRESS]:PORT for IPv6 "
-                           f"such as http://[::1]:8080")
+                           f"such as {known}://[::1]:{default_port}{example}")
         port_text = after[1:]
     else:
         host, colon, port_text = netloc.rpartition(":")

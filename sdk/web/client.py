@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -55,22 +57,58 @@ def data_attributes(dom: str, element_id: Optional[str] = None) -> dict:
 
 def start_camera(args: Sequence[str], cwd: Optional[Path] = None, timeout_s: float = 120.0):
     """Start `python -m sdk camera ARGS` (ARGS with an http:// output) and wait until its live view listens;
-    returns (process, base URL, stderr lines so far). The caller ends the process (SIGTERM stops it cleanly)."""
+    returns (process, base URL, stderr lines so far, still growing). A thread reads stderr all along (so the run
+    never blocks on a full pipe, and a run that prints nothing cannot hang the wait past `timeout_s`): end the
+    process with stop_camera, never communicate(), which would read stderr against that thread."""
     cmd = [sys.executable, "-m", "sdk", "camera", *map(str, args)]
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    log, deadline = [], time.monotonic() + timeout_s
-    for line in proc.stderr:
-        log.append(line)
-        found = re.search(r"live view on (http://[^\s]+/)", line)
-        if found:  # keep draining stderr, so the run never blocks on a full pipe
-            threading.Thread(target=lambda: log.extend(proc.stderr), daemon=True).start()
-            return proc, found.group(1), log
-        if time.monotonic() > deadline:
+    log, lines = [], queue.Queue()
+
+    def drain():
+        for line in proc.stderr:
+            log.append(line)
+            lines.put(line)
+        lines.put(None)  # EOF: the run ended
+
+    proc.stderr_reader = threading.Thread(target=drain, name="camera-stderr", daemon=True)
+    proc.stderr_reader.start()
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.0))
+        except queue.Empty:
             break
+        if line is None:
+            break
+        found = re.search(r"live view on (http://[^\s]+/)", line)
+        if found:
+            return proc, found.group(1), log
     proc.kill()
     proc.wait()
-    raise RuntimeError(f"{' '.join(cmd)}: no live view address on stderr:\n{''.join(log)[-3000:]}")
+    proc.stderr_reader.join(10)
+    raise RuntimeError(f"{' '.join(cmd)}: no live view address on stderr in {timeout_s:.0f} s:\n"
+                       f"{''.join(log)[-3000:]}")
+
+
+def stop_camera(proc: subprocess.Popen, timeout_s: float = 60.0) -> str:
+    """SIGTERM a run from start_camera (it stops cleanly on it) and wait; returns its stdout (the stats line last).
+    Killed when it has not exited within `timeout_s`; its stderr lines are complete in start_camera's list after."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    out = []
+    reader = threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    reader.join(10)
+    drain = getattr(proc, "stderr_reader", None)
+    if drain is not None:
+        drain.join(10)
+    return "".join(out)
 
 
 def get_json(url: str, token: Optional[str] = None, timeout_s: float = 10.0) -> dict:
