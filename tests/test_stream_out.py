@@ -218,6 +218,21 @@ def test_camera_cli_rtsp_read_back_then_signal_leaves_no_helper(sig, gstreamer, 
     assert len(helpers) == 1 and gone(helpers[0]), "the RTSP helper process outlived the camera command"
 
 
+def test_helper_outlives_sigterm_until_its_stdin_closes(gstreamer):
+    """SIGTERM to the group (systemctl stop) reaches the helper while the SDK still drains: it must wait for the
+    SDK to close its stdin, else a clean stop ends with 'the RTSP server process exited (-15)', exit 1."""
+    sink = create_sink(f"rtsp://127.0.0.1:{free_port()}/t")
+    sink.open({"fps": 30})
+    helper = sink.server.proc.pid
+    try:
+        os.kill(helper, signal.SIGTERM)
+        assert not gone(helper, 1.5), "the RTSP helper died of SIGTERM"
+        sink.write(np.zeros((240, 320, 3), np.uint8), None, {})
+    finally:
+        sink.close()
+    assert gone(helper, 5) and sink.server.proc.returncode == 0
+
+
 def test_helper_stops_when_the_sdk_process_is_killed(gstreamer):
     """SIGKILL leaves no chance to clean up: the helper sees its stdin close and exits on its own."""
     port = free_port()
@@ -297,6 +312,14 @@ def test_frames_go_to_the_helper_only_while_the_mount_is_watched(gstreamer, ffmp
         (got,) = read_rtsp(f"rtsp://127.0.0.1:{port}/w", 1, time.monotonic() + WAIT_S)
         assert got.shape == (240, 320, 3) and abs(int(got[120, 160, 0]) - 120) < 10
         assert sink.output_stats()["frames_sent"] > 1
+        deadline = time.monotonic() + WAIT_S  # the client has gone: its media is let go, sending stops again
+        while sink.server.watched and time.monotonic() < deadline:
+            time.sleep(0.05)
+        before = sink.output_stats()
+        time.sleep(0.5)
+        after = sink.output_stats()
+        assert not sink.server.watched and after["frames_sent"] <= before["frames_sent"] + 1, (before, after)
+        assert after["frames_unwatched"] > before["frames_unwatched"]
     finally:
         stop.set()
         sink.close()
@@ -402,14 +425,16 @@ def test_no_gstreamer_is_one_line_before_the_model_loads(tmp_path):
     assert "not-there.onnx" not in line
 
 
-@pytest.mark.parametrize("uri", ["rtsp://@:8554/cam", "rtsp://0.0.0.0:8554/cam", "rtsp://[::]:8554/cam"])
+@pytest.mark.parametrize("uri", ["rtsp://@:8554/cam", "rtsp://0.0.0.0:8554/cam", "rtsp://[::]:8554/cam",
+                                 "mosaic:rtsp://@:8554/cam"])
 def test_require_token_refuses_rtsp_beyond_loopback(uri):
     """RTSP has no authentication here: --http-require-token (always on in the systemd unit) refuses it off
     loopback, before any server starts."""
     with pytest.raises(SDKError) as e:
         create_sink(uri, require_token=True)
     message = str(e.value)
-    assert message.startswith(f"--output {uri}: got an address reachable from other machines") and \
+    assert message.startswith(f"--output {uri.replace('mosaic:', '')}: got an address reachable from other "
+                              f"machines") and \
         "RTSP without authentication, expected a loopback address" in message and \
         "(--http-require-token is set)" in message, message
     assert stream_out.parse_rtsp_output("rtsp://127.0.0.1:8554/cam")[0].local_only  # what stays allowed

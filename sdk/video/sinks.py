@@ -111,7 +111,8 @@ def create_sink(text, token=None, **options):
     kind = sink_kind(text)
     cls = _load_class(SINKS[kind], text)
     params = inspect.signature(cls).parameters
-    given = {k: v for k, v in {"token": token, **options}.items() if v is not None and k in params}
+    wraps = any(p.kind is p.VAR_KEYWORD for p in params.values())  # mosaic: passes them on to the sink it wraps
+    given = {k: v for k, v in {"token": token, **options}.items() if v is not None and (wraps or k in params)}
     return cls(text, **given)
 
 
