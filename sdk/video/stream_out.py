@@ -17,8 +17,8 @@ which publishes it): 1080p30 is ~187 MB/s of pipe traffic that nobody would deco
 rtp:// encodes in this process with FFmpeg's libx264 through PyAV (the `video` extra that saved videos use) and
 sends RTP packets with FFmpeg's rtp muxer: no server and no state to share, so no process is needed, and it
 works wherever PyAV does (GStreamer not required). Readers need an SDP file, written at open (`?sdp=PATH`, else in
-a private per-user temp folder) and printed. SPS/PPS travel in-band with every keyframe (one a second), so a reader may join at
-any time. On a Jetson this is a CPU encoder: rtsp:// is the output that uses the hardware encoder.
+a private per-user temp folder) and printed. SPS/PPS travel in-band with every keyframe (one a second), so a reader
+may join at any time. On a Jetson this is a CPU encoder: rtsp:// is the output that uses the hardware encoder.
 
 Back-pressure: `write` only puts the frame in a one-frame slot; a feeder thread per output sends the newest frame
 when the previous one is gone, so a slow network, a stalled helper or no client at all never holds the pipeline
