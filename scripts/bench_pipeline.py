@@ -12,7 +12,6 @@ inference).
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -20,22 +19,27 @@ from pathlib import Path
 
 from sdk.bench import percentiles, time_model
 from sdk.detector import Detector
+from sdk.report import describe_machine
 from sdk.video.pipeline import PIPELINE_SPIN, Pipeline
 from sdk.video.sinks import JsonLinesSink
 from sdk.video.sources import ThreadedCapture, open_source
 
-DEFAULT_VIDEO = Path(__file__).resolve().parents[2] / "shared" / "data" / "videos" / "one-by-one-person-detection.mp4"
+SHARED = Path(os.environ.get("SDK_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+DEFAULT_VIDEO = SHARED / "data" / "videos" / "one-by-one-person-detection.mp4"
 
 
-def machine():
-    """CPU model and core count, so quoted numbers say where they ran."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.machine()}"
+def video_arguments(p, frames=50, rounds=8, model_required=True):
+    """The flags every camera-pipeline benchmark takes: the model (or the shared checkpoint to export), the video,
+    frames per round, rounds, first frame and onnxruntime threads."""
+    p.add_argument("--model", required=model_required, default=None)
+    if not model_required:
+        p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"),
+                       help="exported at 416 when --model is not given")
+    p.add_argument("--video", default=str(DEFAULT_VIDEO))
+    p.add_argument("--frames", type=int, default=frames, help="frames per round")
+    p.add_argument("--rounds", type=int, default=rounds)
+    p.add_argument("--start", type=int, default=240, help="first frame (the first person walks in at about 240)")
+    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
 
 
 def model_or_export(model, weights, folder):
@@ -62,14 +66,10 @@ def pipeline_round(det, video, start, frames, out_dir, spin=PIPELINE_SPIN, **pip
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", required=True)
-    p.add_argument("--video", default=str(DEFAULT_VIDEO))
-    p.add_argument("--frames", type=int, default=50, help="frames per round (pipeline) and timed runs (model)")
-    p.add_argument("--rounds", type=int, default=8)
-    p.add_argument("--start", type=int, default=240, help="first frame (the person appears at about 240)")
+    video_arguments(p)
     args = p.parse_args(argv)
 
-    det = Detector(args.model, backend="ort", spin=PIPELINE_SPIN)  # as the pipeline runs it (no reopening)
+    det = Detector(args.model, backend="ort", spin=PIPELINE_SPIN, threads=args.threads or None)  # as the pipeline runs it (no reopening)
     first = open_source(f"{args.video}?start={args.start}")
     _, frame = first.read()
     first.close()
@@ -92,7 +92,7 @@ def main(argv=None):
               "target_ratio": 0.9, "model_fps_inside_pipeline": round(statistics.median(inner_fps), 2),
               "rounds": args.rounds, "frames_per_round": args.frames, "backend": det.runner.describe(),
               "imgsz": list(det.pre.shape), "video": Path(args.video).name,
-              "machine": machine(), "load_average_1m": round(os.getloadavg()[0], 1)}
+              "machine": describe_machine(), "load_average_1m": round(os.getloadavg()[0], 1)}
     print(f"model-only FPS {model:.2f} | end-to-end FPS {e2e:.2f} | ratio {ratio:.3f} (median of the per-round "
           f"ratios; target >= 0.9)")
     print(json.dumps(result))

@@ -19,10 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared"))
 
 
 def runner(path, threads, spinning):
@@ -33,14 +30,10 @@ def runner(path, threads, spinning):
 
 
 def main(argv=None):
+    from scripts.bench_pipeline import video_arguments
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=None)
-    p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
-    p.add_argument("--video", default=str(SHARED / "data" / "videos" / "one-by-one-person-detection.mp4"))
-    p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--start", type=int, default=240)
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
+    video_arguments(p, frames=40, rounds=6, model_required=False)
     args = p.parse_args(argv)
 
     from scripts.bench_pipeline import model_or_export, pipeline_round

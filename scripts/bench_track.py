@@ -22,12 +22,9 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("SDK_SHARED", REPO.parent / "shared"))
 DOOR = "640,0,640,432,door"  # tests/test_camera_tracks.py: people leave to the right past x = 640
 
 
@@ -76,16 +73,12 @@ def replay_ms(sequence, image, names, line_text, frame_rate):
 
 
 def main(argv=None):
+    from scripts.bench_pipeline import video_arguments
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=None)
-    p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
-    p.add_argument("--video", default=str(SHARED / "data" / "videos" / "one-by-one-person-detection.mp4"))
-    p.add_argument("--frames", type=int, default=40)
-    p.add_argument("--rounds", type=int, default=12)
-    p.add_argument("--start", type=int, default=240, help="first frame (the first person walks in at about 240)")
+    video_arguments(p, frames=40, rounds=12, model_required=False)
     p.add_argument("--line", default=DOOR)
     p.add_argument("--crowd", type=int, default=40, help="people in the scripted crowd replay")
-    p.add_argument("--threads", type=int, default=0, help="onnxruntime intra-op threads (0: its default)")
     args = p.parse_args(argv)
 
     import cv2

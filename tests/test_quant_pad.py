@@ -168,3 +168,86 @@ def test_quantize_cli_pads_by_default_and_not_when_told(tmp_path, onnx_model, tr
     assert json.loads(p.stdout.strip().splitlines()[-1])["padded_convs"] == {}
     init = {i.name: i for i in onnx.load(str(out)).graph.initializer}
     assert any(tuple(i.dims)[:2] == (32, 3) for i in init.values())  # the first conv still reads 3 channels
+
+
+class _ArrayReader:
+    """onnxruntime's CalibrationDataReader protocol over a few arrays (the synthetic graphs need no images)."""
+
+    def __init__(self, name, arrays):
+        self._feeds = iter([{name: a} for a in arrays])
+
+    def get_next(self):
+        return next(self._feeds, None)
+
+
+def _conv(inits, nodes, rng, name, x, cin, cout, group=1, out=None):
+    inits.append(numpy_helper.from_array(rng.normal(0, 0.3, (cout, cin // group, 3, 3)).astype(np.float32),
+                                         f"{name}.w"))
+    inits.append(numpy_helper.from_array(rng.normal(0, 0.1, cout).astype(np.float32), f"{name}.b"))
+    nodes.append(helper.make_node("Conv", [x, f"{name}.w", f"{name}.b"], [out or name], name=name, pads=[1] * 4,
+                                  group=group))
+    return out or name
+
+
+def _graph(build, outputs):
+    """A float model from `build(inits, nodes, rng)` with a 1x3x16x16 input and `outputs` [(name, shape)]."""
+    rng = np.random.default_rng(0)
+    inits, nodes = [], []
+    build(inits, nodes, rng)
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 16, 16])],
+                          [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def _depthwise_after_padded_conv(inits, nodes, rng):  # the restored 'c1_unpadded' feeds an int8 grouped conv
+    c1 = _conv(inits, nodes, rng, "c1", "x", 3, 18)
+    _conv(inits, nodes, rng, "dw", c1, 18, 18, group=18, out="y")
+
+
+def _padded_conv_is_output(inits, nodes, rng):  # a raw-head export: the 18-channel int8 conv is the output
+    c0 = _conv(inits, nodes, rng, "c0", "x", 3, 16)
+    nodes.append(helper.make_node("LeakyRelu", [c0], ["a0"], name="a0", alpha=0.1))
+    _conv(inits, nodes, rng, "head", "a0", 16, 18, out="y")
+
+
+def _padded_conv_is_output_and_reshaped(inits, nodes, rng):  # 'c1' is a graph output and read by a Reshape
+    c1 = _conv(inits, nodes, rng, "c1", "x", 3, 18)
+    inits.append(numpy_helper.from_array(np.array([1, 18, -1], np.int64), "shape"))
+    nodes.append(helper.make_node("Reshape", [c1, "shape"], ["flat"], name="flat"))
+
+
+@pytest.mark.parametrize("build, outputs, padded", [
+    (_depthwise_after_padded_conv, [("y", [1, 18, 16, 16])], {"c1": [18, 20]}),
+    (_padded_conv_is_output, [("y", [1, 18, 16, 16])], {"head": [18, 20]}),
+    (_padded_conv_is_output_and_reshaped, [("c1", [1, 18, 16, 16]), ("flat", [1, 18, 256])], {"c1": [18, 20]}),
+], ids=["depthwise-consumer", "graph-output", "graph-output-and-reshape"])
+def test_padded_tensors_read_by_int8_nodes_or_outputs_quantize_to_the_same_int8_model(tmp_path, build, outputs,
+                                                                                     padded):
+    model = _graph(build, outputs)
+    src = tmp_path / "float.onnx"
+    onnx.save(model, str(src))
+    # every tensor the rewrite adds names the original tensor whose range it has
+    rewritten = onnx.load(str(src))
+    new = pad_conv_channels(rewritten, VNNI)["new_tensors"]
+    old = {t for n in model.graph.node for t in n.output} | {"x"}
+    added = {t for n in rewritten.graph.node for t in n.output} - old
+    assert added and set(new) == added and set(new.values()) <= old
+    rng = np.random.default_rng(2)
+    xs = [rng.random((1, 3, 16, 16), dtype=np.float32) for _ in range(3)]
+    cache = tmp_path / "r.json"
+    calibrate(src, _ArrayReader("x", xs), "minmax", str(cache))
+    plain, pad = tmp_path / "plain.onnx", tmp_path / "pad.onnx"
+    quantize(src, plain, cache, config=QuantConfig(method="minmax", target="x86-vnni", pad_channels=False))
+    rep = quantize(src, pad, cache, config=QuantConfig(method="minmax", target="x86-vnni"))
+    assert {k: list(v) for k, v in rep["padded_convs"].items()} == padded
+    m = onnx.load(str(pad))
+    onnx.checker.check_model(m, full_check=True)
+    assert [o.name for o in m.graph.output] == [n for n, _ in outputs]
+    # every conv is int8 (QDQ around it): no conv was left float for want of a range
+    producer = {o: n.op_type for n in m.graph.node for o in n.output}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    assert convs and all(producer.get(n.input[0]) == "DequantizeLinear" for n in convs)
+    for x in [xs[0], rng.random((1, 3, 16, 16), dtype=np.float32)]:
+        a, b = _run(plain, x), _run(pad, x)
+        assert [r.shape for r in a] == [r.shape for r in b]
+        assert all(np.array_equal(r, s) for r, s in zip(a, b)), "zero channels must not change the int8 result"

@@ -88,14 +88,20 @@ def sinks():
 
 # ---- 2. connections: cap, header deadline, descriptor reserve -----------------------------------------------
 
+def hold_idle(sink, n):
+    """`n` connections that never send a byte, once the server counts them all."""
+    idle = [socket.create_connection(("127.0.0.1", sink.port)) for _ in range(n)]
+    deadline = time.monotonic() + 5
+    while sink.server.connections < n and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert sink.server.connections == n
+    return idle
+
+
 def test_connection_cap_answers_503_at_once_and_frees_slots(sinks):
     sink = sinks(max_connections=4, max_per_client=4, header_timeout_s=30)
-    idle = [socket.create_connection(("127.0.0.1", sink.port)) for _ in range(4)]  # never send a byte
+    idle = hold_idle(sink, 4)
     try:
-        deadline = time.monotonic() + 5
-        while sink.server.connections < 4 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sink.server.connections == 4
         started = time.monotonic()
         status, body = request(sink.port)
         assert status == 503 and b"too many connections" in body
@@ -114,12 +120,8 @@ def test_one_address_cannot_take_every_slot(sinks):
     """A flood from one client address hits its own cap (503 at once) while a client from another address
     (127.0.0.2: the whole 127/8 is loopback on Linux) still gets in under the global cap."""
     sink = sinks(max_connections=6, max_per_client=3, header_timeout_s=30)
-    idle = [socket.create_connection(("127.0.0.1", sink.port)) for _ in range(3)]  # never send a byte
+    idle = hold_idle(sink, 3)
     try:
-        deadline = time.monotonic() + 5
-        while sink.server.connections < 3 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert sink.server.connections == 3
         status, body = request(sink.port)
         assert status == 503 and b"too many connections from this address" in body
         assert sink.server.refused["per_client"] == 1 and sink.server.refused["connections"] == 0

@@ -66,7 +66,8 @@ def pad_conv_channels(model, rule, skip=()):
     """Rewrite `model` (an onnx ModelProto, changed in place) so every group-1 Conv with constant weights meets
     `rule`, exactly. Convs named in `skip` are left as they are. Returns a report: {"convs": {conv name: (old out,
     new out)}, "inputs": {input: (old, new)}, "restored": [tensors given back their channels], "new_tensors":
-    {new tensor: the tensor whose value range it has}} (a padded copy holds the same values plus zeros)."""
+    {new tensor: the original tensor whose value range it has}} (a padded copy holds the same values plus zeros, a
+    restored one the same values): every tensor the rewrite adds, so each int8 node reading one finds a range."""
     import onnx
     from onnx import helper, numpy_helper
 
@@ -115,6 +116,7 @@ def pad_conv_channels(model, rule, skip=()):
         before.setdefault(at, []).append(new)
         restored[t] = out
         report["restored"].append(t)
+        report["new_tensors"][out] = report["new_tensors"].get(t, t)  # the original channels: t's values
         return out
 
     order = list(graph.node)
@@ -177,15 +179,18 @@ def pad_conv_channels(model, rule, skip=()):
             if t in layout:
                 node.input[i] = restore(t, at)
     # graph outputs keep their channels: the producer writes a padded twin, a Slice/Gather at the end of the graph
-    # writes the output under its own name
-    for out in graph_outputs & set(layout):
+    # writes the output under its own name. The restores already queued in `before` read the output too: they
+    # follow it to the twin (the output itself only exists at the end of the graph)
+    for out in sorted(graph_outputs & set(layout)):
         twin = f"{out}_padded"
-        for n in graph.node:
+        for n in [*graph.node, *(n for queued in before.values() for n in queued)]:
             n.output[:] = [twin if o == out else o for o in n.output]
             n.input[:] = [twin if i == out else i for i in n.input]
         layout[twin] = layout.pop(out)
+        report["new_tensors"][twin] = out
         restore(twin, None)
         before[None][-1].output[:] = [out]
+        report["new_tensors"].pop(f"{twin}_unpadded")  # renamed back to `out`, which has its own range
     nodes = []
     for at, node in enumerate(order):
         nodes += before.get(at, [])

@@ -23,14 +23,12 @@ def op_profile(path, threads=2, runs=20, warmup=3):
     """
     import onnxruntime as ort
 
+    from ..runners.onnxruntime import session_options
+
     with tempfile.TemporaryDirectory(prefix="sdk-profile-") as tmp:
-        so = ort.SessionOptions()
+        so = session_options(threads, spin=False)  # the runners' settings, idle threads not spinning
         so.enable_profiling = True
         so.profile_file_prefix = str(Path(tmp) / "p")
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         inp = sess.get_inputs()[0]
         shape = [d if isinstance(d, int) else 1 for d in inp.shape]

@@ -254,8 +254,10 @@ def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None
 
             float_convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in selected]
             padding = pad_conv_channels(model, rule, skip=float_convs)
-            # a padded copy of a tensor holds its values plus zeros: the same range
-            changed.update({new: ranges[old] for new, old in padding["new_tensors"].items() if old in ranges})
+            # a padded copy of a tensor holds its values plus zeros, a restored one its values: the same range
+            # (new_tensors names the original tensor; its range as changed above, e.g. by leaky_as_relu)
+            known = {**ranges, **changed}
+            changed.update({new: known[old] for new, old in padding["new_tensors"].items() if old in known})
         model_path = os.path.join(work, "prepared.onnx")
         onnx.save(model, model_path)
     if config.share_concat_scales:
