@@ -229,7 +229,8 @@ def report(stats, info, extra=None):
              for c in stats.get("lines", ())]
     rows += [[f"zone {z['zone']} (stream {z['stream']})", f"{z['inside']} inside, {z['entries']} entries"]
              for z in stats.get("zones", ())]
-    rows += [[f"output {o['output']}", f"{o['frames_sent']} frames sent, {o['frames_dropped']} dropped"]
+    rows += [[f"output {o['output']}", f"{o['frames_sent']} frames sent, {o['frames_dropped']} dropped"
+              + (f", {o['frames_unwatched']} with nobody watching" if o.get("frames_unwatched") else "")]
              for o in stats.get("outputs", ())]
     rows += [[k, v] for k, v in (extra or {}).items()]
     print_table(rows, ["stat", "value"])
