@@ -84,7 +84,9 @@ class Recorder(Sink):
 
 def run_streams(model, reference_model, frames, expect_batch):
     det = Detector(str(model), backend="ort")
-    steady = ScriptedSource(frames, count=STEADY)
+    # paced like a real file read (30 ms a frame): a file's capture queue holds 8 frames, so an unpaced source could
+    # read all of them before the stalling camera's thread has even run, and nothing would be "after the stall"
+    steady = ScriptedSource(frames, count=STEADY, delay=0.03)
     short = ScriptedSource(frames, count=2)  # ends early
     stall = ScriptedSource(frames, count=4, live=True, stall_after=1)  # a camera that stalls after 1 frame
     recorder = Recorder()
