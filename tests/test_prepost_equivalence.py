@@ -76,6 +76,24 @@ def test_input_is_bit_identical_to_the_numpy_conversion(raw_outputs):
         assert np.array_equal(x, ref)
 
 
+@pytest.mark.parametrize("rgb", [True, False])
+@pytest.mark.parametrize("scale", [1 / 255, 1.0, 1 / 127.5, 0.017])
+def test_every_byte_value_converts_as_numpy_and_blob_from_image_do(rgb, scale):
+    """The plane-by-plane conversion gives the numpy expression's and cv2.dnn.blobFromImage's floats exactly, for
+    every byte value in every channel and the scales models use."""
+    import cv2
+
+    from sdk.metadata import ModelMetadata
+    from sdk.preprocess import Preprocessor
+
+    v = np.arange(256, dtype=np.uint8)
+    img = np.stack([v, v[::-1], np.roll(v, 85)], axis=-1).reshape(16, 16, 3)
+    meta = ModelMetadata(names=["a"], imgsz=(16, 16), channel_order="RGB" if rgb else "BGR", scale=scale)
+    x, _ = Preprocessor(meta)(img)
+    assert np.array_equal(x, reference_input(img, scale, rgb))
+    assert np.array_equal(x, cv2.dnn.blobFromImage(img, scale, swapRB=rgb))
+
+
 @pytest.mark.parametrize("conf,iou", [(0.001, 0.65), (0.25, 0.45), (0.001, 0.3)])
 def test_nms_keeps_the_same_boxes_as_the_numpy_loop(raw_outputs, conf, iou):
     _, outs = raw_outputs
