@@ -251,3 +251,36 @@ def test_padded_tensors_read_by_int8_nodes_or_outputs_quantize_to_the_same_int8_
         a, b = _run(plain, x), _run(pad, x)
         assert [r.shape for r in a] == [r.shape for r in b]
         assert all(np.array_equal(r, s) for r, s in zip(a, b)), "zero channels must not change the int8 result"
+
+
+def test_leaky_as_relu_leaves_no_activation_node_between_the_convs(tmp_path):
+    """`leaky_as_relu` exists so the conv's int8 output clamp absorbs the activation: the quantized graph must have
+    no Relu (nor LeakyRelu) left. It had 55 float Relus between DequantizeLinear and QuantizeLinear on the shared
+    model (Relu was not among the op types given to quantize_static), slower than the lookups they replaced."""
+    def build(inits, nodes, rng):
+        c0 = _conv(inits, nodes, rng, "c0", "x", 3, 16)
+        nodes.append(helper.make_node("LeakyRelu", [c0], ["a0"], name="a0", alpha=0.1))
+        c1 = _conv(inits, nodes, rng, "c1", "a0", 16, 16)
+        nodes.append(helper.make_node("LeakyRelu", [c1], ["a1"], name="a1", alpha=0.1))
+        nodes.append(helper.make_node("Concat", ["a0", "a1"], ["cat"], name="cat", axis=1))
+        _conv(inits, nodes, rng, "c2", "cat", 32, 16, out="y")
+
+    src = tmp_path / "float.onnx"
+    onnx.save(_graph(build, [("y", [1, 16, 16, 16])]), str(src))
+    rng = np.random.default_rng(3)
+    xs = [rng.random((1, 3, 16, 16), dtype=np.float32) for _ in range(3)]
+    cache = tmp_path / "r.json"
+    calibrate(src, _ArrayReader("x", xs), "minmax", str(cache))
+    out, leaky = tmp_path / "relu.onnx", tmp_path / "leaky.onnx"
+    quantize(src, out, cache, config=QuantConfig(method="minmax", target="x86-vnni", leaky_as_relu=True))
+    quantize(src, leaky, cache, config=QuantConfig(method="minmax", target="x86-vnni"))
+    ops = [n.op_type for n in onnx.load(str(out)).graph.node]
+    assert "Relu" not in ops and "LeakyRelu" not in ops and ops.count("Conv") == 3
+    assert [n.op_type for n in onnx.load(str(leaky)).graph.node].count("LeakyRelu") == 2  # the default keeps them
+    # the clamp is there: every activation up to the last conv (the convs' outputs and the Concat of them, whose
+    # float ranges held the LeakyRelus' negative side) is u8 with zero point 0, so nothing below 0 survives
+    m = onnx.load(str(out))
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    zero_points = {n.input[0]: int(init[n.input[2]]) for n in m.graph.node if n.op_type == "QuantizeLinear"
+                   and n.input[0] in ("c0", "a0", "c1", "a1", "cat")}
+    assert len(zero_points) >= 3 and set(zero_points.values()) == {0}, zero_points
