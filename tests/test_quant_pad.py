@@ -180,6 +180,15 @@ class _ArrayReader:
         return next(self._feeds, None)
 
 
+def _calibrated(src, tmp_path, seed):
+    """Three random 1x3x16x16 inputs and the minmax range cache of `src` on them: (inputs, cache path)."""
+    rng = np.random.default_rng(seed)
+    xs = [rng.random((1, 3, 16, 16), dtype=np.float32) for _ in range(3)]
+    cache = tmp_path / "r.json"
+    calibrate(src, _ArrayReader("x", xs), "minmax", str(cache))
+    return xs, cache
+
+
 def _conv(inits, nodes, rng, name, x, cin, cout, group=1, out=None):
     inits.append(numpy_helper.from_array(rng.normal(0, 0.3, (cout, cin // group, 3, 3)).astype(np.float32),
                                          f"{name}.w"))
@@ -232,10 +241,8 @@ def test_padded_tensors_read_by_int8_nodes_or_outputs_quantize_to_the_same_int8_
     old = {t for n in model.graph.node for t in n.output} | {"x"}
     added = {t for n in rewritten.graph.node for t in n.output} - old
     assert added and set(new) == added and set(new.values()) <= old
-    rng = np.random.default_rng(2)
-    xs = [rng.random((1, 3, 16, 16), dtype=np.float32) for _ in range(3)]
-    cache = tmp_path / "r.json"
-    calibrate(src, _ArrayReader("x", xs), "minmax", str(cache))
+    xs, cache = _calibrated(src, tmp_path, 2)
+    rng = np.random.default_rng(7)  # an input calibration never saw
     plain, pad = tmp_path / "plain.onnx", tmp_path / "pad.onnx"
     quantize(src, plain, cache, config=QuantConfig(method="minmax", target="x86-vnni", pad_channels=False))
     rep = quantize(src, pad, cache, config=QuantConfig(method="minmax", target="x86-vnni"))
@@ -267,10 +274,7 @@ def test_leaky_as_relu_leaves_no_activation_node_between_the_convs(tmp_path):
 
     src = tmp_path / "float.onnx"
     onnx.save(_graph(build, [("y", [1, 16, 16, 16])]), str(src))
-    rng = np.random.default_rng(3)
-    xs = [rng.random((1, 3, 16, 16), dtype=np.float32) for _ in range(3)]
-    cache = tmp_path / "r.json"
-    calibrate(src, _ArrayReader("x", xs), "minmax", str(cache))
+    _, cache = _calibrated(src, tmp_path, 3)
     out, leaky = tmp_path / "relu.onnx", tmp_path / "leaky.onnx"
     quantize(src, out, cache, config=QuantConfig(method="minmax", target="x86-vnni", leaky_as_relu=True))
     quantize(src, leaky, cache, config=QuantConfig(method="minmax", target="x86-vnni"))
