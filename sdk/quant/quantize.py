@@ -240,37 +240,20 @@ def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None
     ranges = tensor_ranges(data)
     selected = set(int8)
     changed = {}
-    pad = config.pad_channels if config.pad_channels is not None else bool(form and form.channels)
-    rule = form.channels if form else None
+    # pad_channels None follows the form (x86: a rule, ARM: none); False never pads; True pads where a rule exists
+    pad_rule = form.channels if form and config.pad_channels is not False else None
     padding = None
-    if config.leaky_as_relu or (pad and rule):
+    if config.leaky_as_relu or pad_rule:
         import onnx
 
         model = onnx.load(str(model_path))  # a private copy: the caller's proto stays as read
         if config.leaky_as_relu:
-            for node in model.graph.node:
-                if node.op_type == "LeakyRelu" and node.name in selected:
-                    node.op_type = "Relu"
-                    del node.attribute[:]
-                    low, high = ranges[node.output[0]]
-                    # the conv output too: quantize_static drops the Relu and quantizes the conv's output with
-                    # its input tensor's range; only a range starting at 0 makes the u8 clamp the Relu (with the
-                    # calibrated negative range kept, the activation simply vanished: mAP@.5 0.11 vs 0.58 float)
-                    changed[node.output[0]] = changed[node.input[0]] = (0.0, high)
-            # what only moves or joins Relu outputs (MaxPool, Resize, Concat) is non-negative too: its calibrated
-            # range still holds the LeakyRelus' negative side, and a shared Concat scale would carry it back
-            for node in model.graph.node:  # topological order
-                moved = node.input[:1] if node.op_type in ("MaxPool", "Resize") else node.input
-                if node.op_type in ("MaxPool", "Resize", "Concat") and moved and \
-                        all(changed.get(t, (-1.0,))[0] == 0.0 for t in moved):
-                    for t in node.output[:1]:
-                        if t in ranges:
-                            changed[t] = (0.0, ranges[t][1])
-        if pad and rule:
+            changed.update(leaky_to_relu(model, ranges, selected))
+        if pad_rule:
             from .pad import pad_conv_channels
 
             float_convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in selected]
-            padding = pad_conv_channels(model, rule, skip=float_convs)
+            padding = pad_conv_channels(model, pad_rule, skip=float_convs)
             # a padded copy of a tensor holds its values plus zeros, a restored one its values: the same range
             # (new_tensors names the original tensor; its range as changed above, e.g. by leaky_as_relu)
             known = {**ranges, **changed}
@@ -288,6 +271,28 @@ def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None
     cache = os.path.join(work, "ranges.json")
     q.save_tensors_data(data, cache)
     return str(model_path), cache, padding
+
+
+def leaky_to_relu(model, ranges, selected):
+    """Rewrite the selected LeakyRelus of `model` (in place) as Relus; returns {tensor: (0, high)}, the ranges that
+    make quantize_static's Relu removal a u8 clamp at 0.
+
+    The conv output is ranged from 0 too: quantize_static drops the Relu and quantizes the conv's output with its
+    input tensor's range (with the calibrated negative side kept, the activation simply vanished: mAP@.5 0.11 vs
+    0.58 float). So is what only moves or joins Relu outputs (MaxPool, Resize, Concat): its calibrated range still
+    holds the LeakyRelus' negative side, and a shared Concat scale would carry it back."""
+    changed = {}
+    for node in model.graph.node:
+        if node.op_type == "LeakyRelu" and node.name in selected:
+            node.op_type = "Relu"
+            del node.attribute[:]
+            changed[node.output[0]] = changed[node.input[0]] = (0.0, ranges[node.output[0]][1])
+    for node in model.graph.node:  # topological order: a MaxPool of a Concat of Relus is reached after both
+        moved = node.input[:1] if node.op_type in ("MaxPool", "Resize") else node.input
+        if node.op_type in ("MaxPool", "Resize", "Concat") and moved and node.output[0] in ranges and \
+                all(changed.get(t, (-1.0,))[0] == 0.0 for t in moved):
+            changed[node.output[0]] = (0.0, ranges[node.output[0]][1])
+    return changed
 
 
 def shared_concat_ranges(model, ranges, selected):
