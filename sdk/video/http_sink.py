@@ -75,7 +75,6 @@ class HttpSink(Sink):
             fd_reserve=fd_reserve)
         self.hub = FrameHub()  # stream 0's; the server adds one per further stream at open()
         self.streams = 1
-        self.hubs = [self.hub]
         # bound here, served from open(): a taken port or a bad address fails before the run starts
         self.server = LiveViewServer(self.hub, self.bind, token=token, uri=uri, allowed_hosts=allowed_hosts or (),
                                      limits=limits)
@@ -87,7 +86,6 @@ class HttpSink(Sink):
         self.streams = len(info.get("streams") or ()) if self.stream is None else 1
         self.streams = max(1, self.streams)
         self.server.start(info, streams=self.streams)
-        self.hubs = self.server.hubs
         guard = " (token required)" if self.token else ""
         scope = self.bind.scope
         if scope == EVERYWHERE:
@@ -116,7 +114,7 @@ class HttpSink(Sink):
 
     def write(self, frame_bgr_annotated, detections, stats):
         index = int(stats.get("stream", 0)) if self.streams > 1 else 0
-        self.hubs[index].publish(frame_bgr_annotated, detections, stats)
+        self.server.hubs[index].publish(frame_bgr_annotated, detections, stats)
 
     def close(self):
         if self.server is not None:

@@ -10,8 +10,9 @@ with one entry per stream in `streams`), `/detections` (the newest frame's boxes
 
 Each connection has its own thread (ThreadingHTTPServer), so clients are bounded before a thread exists: at most
 `max_connections` at once, `max_per_client` of them from one address, and none while fewer than `fd_reserve`
-descriptors are left for the pipeline (sdk/web/limits.py); a refused client gets a 503 at once. A client must send its request line and headers
-within `header_timeout_s` in total (slowloris), checked by the accept loop. All threads end on `close()`.
+descriptors are left for the pipeline (sdk/web/limits.py); a refused client gets a 503 at once. A client must
+send its request line and headers within `header_timeout_s` in total (slowloris), checked by the accept loop.
+All threads end on `close()`.
 """
 import errno
 import json
@@ -179,11 +180,15 @@ class LiveViewServer:
         _, _, stats = self.hubs[index].latest()
         info = self.stream_infos[index]
         entry = {k: v for k, v in stats.items() if k not in PER_FRAME}
-        entry.update(stream=index, name=stats.get("stream_name", info.get("stream_name", str(index))),
+        entry.update(stream=index, name=self._stream_name(index, stats),
                      source=stats.get("source", info.get("source")), size=info.get("size"), fps=info.get("fps"),
                      counts=stats.get("counts", {}), viewers=self._httpd.stream_viewers[index] if self._httpd else 0,
                      mjpeg=f"stream/{index}.mjpg", snapshot=f"snapshot/{index}.jpg")
         return entry
+
+    def _stream_name(self, index, stats):
+        """The name a frame's stats give the stream, else the run's info, else its number."""
+        return stats.get("stream_name", self.stream_infos[index].get("stream_name", str(index)))
 
     def _overall(self, entries):
         """Several streams at the top of /stats: counters and FPS summed (aggregate throughput, as in the final
@@ -212,7 +217,7 @@ class LiveViewServer:
         per = []
         for i, hub in enumerate(self.hubs):
             _, dets, stats = hub.latest()
-            per.append({"stream": i, "name": stats.get("stream_name", self.stream_infos[i].get("stream_name", str(i))),
+            per.append({"stream": i, "name": self._stream_name(i, stats),
                         "frame_index": stats.get("frame_index"), "timestamp": stats.get("timestamp"),
                         "counts": dets.counts() if dets is not None else {},
                         "detections": detection_list(dets) if dets is not None else [],
