@@ -71,12 +71,8 @@ class Track:
     def xyxy(self) -> np.ndarray:
         return kalman.xyah_to_xyxy(self.mean[:4])
 
-    def update(self, xyxy, score, class_id, frame):
-        self.mean, self.cov = kalman.update(self.mean, self.cov, kalman.xyxy_to_xyah(np.asarray(xyxy, np.float64)))
-        self.seen(score, class_id, frame)
-
     def seen(self, score, class_id, frame):
-        """What a match sets besides the Kalman state (the tracker corrects all matched states at once)."""
+        """What a match sets besides the Kalman state (ByteTracker corrects all matched states at once)."""
         self.score, self.class_id = float(score), int(class_id)
         self.last_frame = frame
         self.hits += 1
@@ -227,19 +223,20 @@ class ByteTracker:
         self._next_id += 1
 
 
-ANCHORS = ("bottom_center", "center", "top_center", "bottom_left", "bottom_right")
+# the point of a box that counts as its position, from its corners (scalars or arrays alike)
+_ANCHOR_XY = {"bottom_center": lambda x1, y1, x2, y2: ((x1 + x2) / 2, y2),
+              "center": lambda x1, y1, x2, y2: ((x1 + x2) / 2, (y1 + y2) / 2),
+              "top_center": lambda x1, y1, x2, y2: ((x1 + x2) / 2, y1),
+              "bottom_left": lambda x1, y1, x2, y2: (x1, y2),
+              "bottom_right": lambda x1, y1, x2, y2: (x2, y2)}
+ANCHORS = tuple(_ANCHOR_XY)
 
 
 def anchor_point(xyxy, anchor: str = "bottom_center") -> tuple:
     """The point of a box that counts as its position (feet for people seen from the side: bottom centre)."""
-    x1, y1, x2, y2 = (float(v) for v in xyxy)
-    return {"bottom_center": ((x1 + x2) / 2, y2), "center": ((x1 + x2) / 2, (y1 + y2) / 2),
-            "top_center": ((x1 + x2) / 2, y1), "bottom_left": (x1, y2), "bottom_right": (x2, y2)}[anchor]
+    return _ANCHOR_XY[anchor](*(float(v) for v in xyxy))
 
 
 def anchor_points(boxes, anchor: str = "bottom_center") -> np.ndarray:
     """`anchor_point` of every `(n, 4)` box as an `(n, 2)` float64 array (the same arithmetic, one numpy pass)."""
-    x1, y1, x2, y2 = np.asarray(boxes, np.float64).reshape(-1, 4).T
-    x, y = {"bottom_center": ((x1 + x2) / 2, y2), "center": ((x1 + x2) / 2, (y1 + y2) / 2),
-            "top_center": ((x1 + x2) / 2, y1), "bottom_left": (x1, y2), "bottom_right": (x2, y2)}[anchor]
-    return np.stack([x, y], axis=1)
+    return np.stack(_ANCHOR_XY[anchor](*np.asarray(boxes, np.float64).reshape(-1, 4).T), axis=1)
