@@ -316,8 +316,8 @@ class TritonRunner(Runner):
 
     def _unavailable(self, e) -> TritonUnavailable:
         cause = _message(e)
-        short = cause if len(cause) <= 40 else cause[:37] + "..."  # the error line must keep its 'expected' part
-        return TritonUnavailable(f"{self.url}: server unreachable ({short}), expected a running Triton server",
+        # shortened: the error line must keep its 'expected' part
+        return TritonUnavailable(f"{self.url}: server unreachable ({_short(cause)}), expected a running Triton server",
                                  cause)
 
     def describe(self):
