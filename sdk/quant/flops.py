@@ -1,4 +1,5 @@
-"""Per-node FLOPs from ONNX shapes: what the 'heaviest K layers' plan selector ranks by."""
+"""Per-node FLOPs from ONNX shapes: what the 'heaviest K layers' plan selector ranks by (and the shape and
+attribute readers the graph rewrites share)."""
 import numpy as np
 
 
@@ -14,6 +15,16 @@ def tensor_shapes(model):
     for init in model.graph.initializer:
         shapes[init.name] = tuple(init.dims)
     return shapes
+
+
+def node_attr(node, name, default=None):
+    """An attribute of an onnx node as a Python value (int, float, list of ints, ...), or `default`."""
+    from onnx import helper
+
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
 
 
 def node_flops(node, shapes):

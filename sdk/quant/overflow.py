@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from .flops import node_attr
+
 INT16_MAX = 32767
 U8_MAX = 255
 
@@ -121,7 +123,7 @@ def analyse(model_path, ranges, images_batches, positions=256, seed=0):
     for node in convs:
         w = inits[node.input[1]]
         wq = quantize_weights_per_channel(w)
-        groups = _attr(node, "group", 1)
+        groups = node_attr(node, "group", 1)
         k = int(np.prod(w.shape[1:]))
         bound = worst_pair_bound(wq)
         rows.append({"layer": node.name, "K": k, "cout": int(w.shape[0]), "groups": groups,
@@ -132,13 +134,6 @@ def analyse(model_path, ranges, images_batches, positions=256, seed=0):
     return rows
 
 
-def _attr(node, name, default):
-    for a in node.attribute:
-        if a.name == name:
-            return a.i if a.type == a.INT else list(a.ints)
-    return default
-
-
 def _observed_for(node, act, inits, ranges, positions, rng):
     w = inits[node.input[1]]
     low, high = ranges.get(node.input[0], (float(act.min()), float(act.max())))
@@ -147,8 +142,8 @@ def _observed_for(node, act, inits, ranges, positions, rng):
     zp = round(-low / scale)
     xq = np.clip(np.round(act / scale) + zp, 0, U8_MAX)
     kh, kw = w.shape[2], w.shape[3]
-    stride = _attr(node, "strides", [1, 1])
-    pads = _attr(node, "pads", [0, 0, 0, 0])
-    dil = _attr(node, "dilations", [1, 1])
+    stride = node_attr(node, "strides", [1, 1])
+    pads = node_attr(node, "pads", [0, 0, 0, 0])
+    dil = node_attr(node, "dilations", [1, 1])
     patches = im2col_sample(xq, (kh, kw), stride, pads, dil, positions, rng, pad_value=zp)  # float 0 is zp
-    return observed_pair_max(patches, quantize_weights_per_channel(w), _attr(node, "group", 1))
+    return observed_pair_max(patches, quantize_weights_per_channel(w), node_attr(node, "group", 1))

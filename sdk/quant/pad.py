@@ -4,7 +4,7 @@ onnxruntime runs a u8s8 QLinearConv on MLAS's symmetric "indirect" conv kernel o
 and the group-1 conv has input channels % 4 == 0, output channels % A == 0 and at least 16 output channels (A = 4
 with AVX-512 VNNI / AVX-512BW, 8 with AVX-VNNI / AVX2: MlasConvSymPackWSize and the MLAS_CONV_SYM_DISPATCH tables
 in onnxruntime/core/mlas/lib/convsym.cpp). Every other conv falls back to im2col + the generic QGEMM with a
-per-call requantize pass. Measured here (scripts/profile_int8.py): the first conv (3 input channels) took 10-25 %
+per-call requantize pass. Measured here (scripts/bench_int8.py --profile): the first conv (3 input channels) took 10-25 %
 of the INT8 time for 1-2 % of the FLOPs, the three 18-channel detection convs another 10 %, and a pruned model
 with odd channel counts (22, 45, 179, ...) ran INT8 no faster than FP32.
 
@@ -44,15 +44,6 @@ class ChannelRule:
                 "min_output": self.min_output}
 
 
-def _attr(node, name, default=None):
-    from onnx import helper
-
-    for a in node.attribute:
-        if a.name == name:
-            return helper.get_attribute_value(a)
-    return default
-
-
 def _resize_keeps_channels(node, constants):
     """A Resize by constant scales that leave batch and channels alone ('sizes' would name the channel count)."""
     ins = list(node.input)
@@ -71,7 +62,7 @@ def pad_conv_channels(model, rule, skip=()):
     import onnx
     from onnx import helper, numpy_helper
 
-    from .flops import tensor_shapes
+    from .flops import node_attr, tensor_shapes
 
     graph = model.graph
     init = {i.name: i for i in graph.initializer}
@@ -122,7 +113,7 @@ def pad_conv_channels(model, rule, skip=()):
     order = list(graph.node)
     for at, node in enumerate(order):
         ins = list(node.input)
-        if node.op_type == "Conv" and len(ins) > 1 and ins[1] in init and _attr(node, "group", 1) == 1 \
+        if node.op_type == "Conv" and len(ins) > 1 and ins[1] in init and node_attr(node, "group", 1) == 1 \
                 and node.name not in skip:
             w = numpy_helper.to_array(init[ins[1]])
             x = ins[0]
@@ -166,7 +157,7 @@ def pad_conv_channels(model, rule, skip=()):
             if mapped == [ins[0]]:
                 layout[node.output[0]] = layout[ins[0]]
                 continue
-        if node.op_type == "Concat" and _attr(node, "axis") in (1, -3) and \
+        if node.op_type == "Concat" and node_attr(node, "axis") in (1, -3) and \
                 all(t in layout or channels(t) for t in ins):
             parts, offset = [], 0
             for t in ins:
