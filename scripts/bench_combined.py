@@ -2,7 +2,7 @@
 the unpruned FP32 model and the official export.py FP32, all timed in ONE run.
 
     python -m scripts.bench_combined [--levels 0.3,0.5,0.7,0.7r16] [--round N] [--epochs 20] [--calib-method entropy] [--runs 40]
-                                      [--work /tmp/edge-prune-bench] [--docs-dir docs/pruning/combined]
+                                      [--activation ReLU] [--work /tmp/edge-prune-bench] [--docs-dir docs/pruning/combined]
 
 The chain per level is what a user runs, one SDK command each (kept in --work, so a rerun resumes):
   python -m sdk prune --criterion fmc --level L --data ...   (BatchNorm re-estimated on 64 training images)
@@ -11,6 +11,9 @@ The chain per level is what a user runs, one SDK command each (kept in --work, s
   python -m sdk export, then python -m sdk quantize (the default form for this CPU, conv channels padded for its
                                                     fast INT8 kernel, 32 calibration images, seed 0)
 A level written 0.7r16 prunes with --round 16 (kept channels a multiple of 16), next to the exact 0.7 row.
+--activation ReLU fine-tunes each pruned level with ReLU in place of the LeakyReLU (`train --activation ReLU`: the
+fine-tune that recovers the pruned accuracy also learns the new activation, which onnxruntime's INT8 conv absorbs)
+and adds the unpruned model fine-tuned the same way (scripts.bench_int8's --relu-epochs run).
 Rows: official export.py FP32 (the speed reference), unpruned SDK FP32 and INT8, and per level FP32 and INT8.
 Latency: onnxruntime CPU, batch 1, 416, model only, sessions timed one call each in turn with intra-op spinning
 disabled (sdk.quant.speed, sdk.bench.benchmark_runner); ratios of the p50s and of the fastest calls (the latter
@@ -66,6 +69,7 @@ def main(argv=None):
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads for timing")
     p.add_argument("--train-threads", type=int, default=1, help="torch threads for pruning and fine-tuning")
+    p.add_argument("--activation", default=None, help="fine-tune with this activation (e.g. ReLU; default: the cfg's)")
     p.add_argument("--work", default="/tmp/edge-prune-bench")
     p.add_argument("--docs-dir", default="docs/pruning/combined")
     args = p.parse_args(argv)
@@ -80,14 +84,14 @@ def main(argv=None):
     from sdk.quant.layers import load_model, metadata_of
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
     from sdk.quant.speed import time_side_by_side
-    from scripts.bench_int8 import export_official_style
+    from scripts.bench_int8 import export_official_style, fine_tuned
 
     torch.set_num_threads(args.train_threads)
     levels = [parse_level(v, args.round) for v in args.levels.split(",") if v.strip()]
     work = Path(args.work)
     log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
     recipes = {lv: Recipe(args.weights, args.data, work, args.epochs, lv[0], threads=args.train_threads, log=log,
-                          round_to=lv[1]) for lv in levels}
+                          round_to=lv[1], activation=args.activation) for lv in levels}
     first = recipes[levels[0]]
     base = first.unpruned()
     val = first.val()
@@ -113,13 +117,25 @@ def main(argv=None):
     models = {"official export.py FP32": (official, base["params"], 0.0),
               "unpruned SDK FP32": (base["onnx"], base["params"], 0.0),
               "unpruned SDK INT8": (int8_of(base["onnx"], "unpruned"), base["params"], 0.0)}
+    act = f" {args.activation}" if args.activation else ""
+    if args.activation:
+        from sdk.export.onnx_export import export_onnx
+        from sdk.models.checkpoint import load_checkpoint
+
+        ckpt = fine_tuned(args.weights, args.data, args.epochs, args.activation, work / "unpruned-ft")
+        onnx_fp32 = str(export_onnx(load_checkpoint(ckpt)[0], d / "unpruned-act.onnx", imgsz=416,
+                                    source=ckpt.name)[0])
+        models[f"unpruned{act} FP32"] = (onnx_fp32, base["params"], 0.0)
+        models[f"unpruned{act} INT8"] = (int8_of(onnx_fp32, f"unpruned-{args.activation.lower()}"), base["params"],
+                                         0.0)
     train_info = {}
     for (lv, round_to), r in recipes.items():
         ft = r.finetune("fmc")
-        name = f"fmc-{int(round(lv * 100))}" + (f" round {round_to}" if round_to else "")
+        name = f"fmc-{int(round(lv * 100))}" + (f" round {round_to}" if round_to else "") + act
         onnx_fp32 = ft["score"]["onnx"]
         models[f"{name} FP32"] = (onnx_fp32, ft["score"]["params"], lv)
-        models[f"{name} INT8"] = (int8_of(onnx_fp32, name.replace(" round ", "r")), ft["score"]["params"], lv)
+        models[f"{name} INT8"] = (int8_of(onnx_fp32, name.replace(" round ", "r").replace(" ", "-")),
+                                  ft["score"]["params"], lv)
         hist = ft["finetune"]["history"]
         train_info[name] = {"best_epoch": ft["finetune"]["best_epoch"], "last_map50": hist[-1].get("map50"),
                             "train_min": round(ft["finetune"]["seconds"] / 60, 1),
@@ -145,14 +161,16 @@ def main(argv=None):
         r["map50_vs_official_pt"] = round((r["map50"] - rows[0]["map50"]) * 100, 1)
     from sdk.quant.profile import op_profile, profile_row
 
-    fits = {kind: cost_fit([r for r in rows if r["model"].endswith(kind) and not r["model"].startswith("official")])
+    fits = {kind: cost_fit([r for r in rows if r["model"].endswith(kind) and not r["model"].startswith("official")
+                            and act in r["model"]])
             for kind in ("FP32", "INT8")}
 
     log("profiling (onnxruntime op profile, 20 calls each, spinning off)")
     profiles = {label: profile_row(op_profile(path, args.threads, runs=20)) for label, (path, _, _) in models.items()
                 if label != "official export.py FP32"}
     form = choose_form(read_cpu())
-    result = {"rows": rows, "profiles": profiles, "cost_fit": fits, "training": train_info, "epochs": args.epochs, "calib_method": args.calib_method,
+    result = {"rows": rows, "profiles": profiles, "cost_fit": fits, "training": train_info, "epochs": args.epochs,
+              "activation": args.activation, "calib_method": args.calib_method,
               "calib_images": len(calib), "runs": args.runs, "threads": args.threads, "int8_form": form.to_dict(),
               "machine": describe_machine(threads=args.threads), "load_avg": list(os.getloadavg())}
     write(result, Path(args.docs_dir))
@@ -185,7 +203,8 @@ def write(result, docs_dir):
 
     head = ["model", "level", "params", "GFLOPs @416", "MB", "ms p50", "speed vs official FP32",
             "speed vs unpruned FP32", "ms min", "speed vs official FP32 (min)", "mAP@.5 (bootstrap std)", "mAP@.5:.95", "mAP@.5 vs official"]
-    lines = [f"Pruning (FMC, {result['epochs']}-epoch fine-tune) + INT8 ({result['calib_method']} calibration, "
+    act = f" with {result['activation']}" if result.get("activation") else ""
+    lines = [f"Pruning (FMC, {result['epochs']}-epoch fine-tune{act}) + INT8 ({result['calib_method']} calibration, "
              f"{result['calib_images']} images, form {result['int8_form']['activations']} activations / "
              f"{'7' if result['int8_form']['reduce_range'] else '8'}-bit weights for this CPU). "
              f"{result['runs']} interleaved calls per model, spinning off, {result['threads']} threads. "

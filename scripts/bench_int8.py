@@ -10,12 +10,18 @@ images. The SDK metadata (class names, input size) is copied onto the baseline f
 one pre/post-processing scores every row; the graphs are untouched.
 
     python -m scripts.bench_int8 [--calib-count 32] [--runs 40] [--threads 2] [--out docs/int8_bench.json]
+                                 [--relu-epochs 20] [--control] [--work /tmp/edge-int8-bench]
 
 SDK rows: FP32; INT8 with minmax and entropy calibration in the form `quantize` picks for this CPU (shared
 Concat scales, conv channels padded for the fast kernel); the steps behind it, each against the row before
 (Concat scales separate and channels unpadded; + shared Concat scales; + channel padding = the default;
 LeakyRelu approximated as Relu, not a default); and the forms chosen for other CPUs (x86 AVX2 without VNNI,
-ARM64), timed here to show why the form depends on the CPU. With --profile, the onnxruntime op profile
+ARM64), timed here to show why the form depends on the CPU. With --relu-epochs N (default 20; 0 skips them), the
+model fine-tuned N epochs with ReLU in place of its LeakyReLU (`python -m sdk train --activation ReLU --epochs N
+--warmup-epochs 1 --hyp mosaic=0 --no-val`: no val image is seen, the final EMA weights are kept) and its INT8
+models: onnxruntime absorbs a Relu into the conv's requantization, a LeakyRelu costs a lookup pass. --control adds
+the same fine-tune with the LeakyReLU kept, which separates the activation's effect from the extra training. The
+fine-tunes are kept in --work (a rerun reuses them). With --profile, the onnxruntime op profile
 (sdk.quant.profile) of the default INT8 model and of SDK FP32: where the time goes. Timing: every model in one process, one call each in turn, onnxruntime intra-op spinning
 disabled (with spinning on, idle sessions' threads steal the cores: times 2-3x high, ratios distorted).
 Prints one table (ms p50, speed vs baseline FP32, achieved GFLOP/s, mAP@.5, mAP@.5:.95, MB, per-step gain) and
@@ -95,6 +101,21 @@ def baseline_quantize(src, out, reader, variant):
     return out
 
 
+def fine_tuned(weights, data, epochs, activation, work):
+    """`sdk train` of `weights` for `epochs` (with `activation`, or the cfg's), kept in `work`: the final EMA weights,
+    no val image seen (no best-epoch choice on the split the table scores)."""
+    from sdk.train.api import fine_tune
+    from sdk.train.recipe import FinetuneRecipe, parse_hyp
+
+    out_dir = work / f"ft{epochs}-{(activation or 'cfg').lower()}"
+    best = out_dir / "best.pt"
+    if not best.is_file():
+        print(f"fine-tuning {epochs} epochs ({activation or 'cfg activation'}) into {out_dir}", file=sys.stderr)
+        fine_tune(weights, data, FinetuneRecipe(epochs=epochs, warmup_epochs=1, hyp=parse_hyp(["mosaic=0"]),
+                                                activation=activation, threads=2), out_dir, validate=False)
+    return best
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
@@ -105,6 +126,14 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=40)
     p.add_argument("--out", default=None, help="also write the rows as JSON here")
+    p.add_argument("--train-data", default=str(SHARED / "data" / "pennfudan"),
+                   help="dataset the --relu-epochs fine-tune trains on (its train split)")
+    p.add_argument("--relu-epochs", type=int, default=20,
+                   help="fine-tune with ReLU for this many epochs and add its rows (0: skip)")
+    p.add_argument("--control", action="store_true",
+                   help="also fine-tune with the LeakyReLU kept, same budget (the control for --relu-epochs)")
+    p.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "edge-int8-bench"),
+                   help="folder the fine-tunes are kept in")
     p.add_argument("--profile", action="store_true",
                    help="also profile SDK FP32 and the default INT8 models (onnxruntime op profile, sdk.quant.profile)")
     args = p.parse_args(argv)
@@ -163,10 +192,29 @@ def main(argv=None):
             out = str(d / f"sdk_int8_{len(models)}.onnx")
             quantize(sdk_fp32, out, cache, config=config)
             models[label] = out
+    finetuned = {}
+    if args.relu_epochs > 0:
+        finetuned[f"ReLU fine-tuned {args.relu_epochs} epochs"] = "ReLU"
+        if args.control:
+            finetuned[f"LeakyReLU fine-tuned {args.relu_epochs} epochs"] = None
+    for tag, activation in finetuned.items():
+        ckpt = fine_tuned(args.weights, args.train_data, args.relu_epochs, activation, Path(args.work))
+        fp32, _ = export_onnx(load_checkpoint(ckpt)[0], d / f"{len(models)}.onnx", imgsz=args.imgsz,
+                              source=ckpt.name)
+        models[f"SDK FP32, {tag}"] = str(fp32)
+        for method in ("minmax", "entropy"):
+            reader.rewind()
+            cache = str(d / f"ranges_{len(models)}.json")
+            calibrate(str(fp32), reader, method, cache)
+            out = str(d / f"sdk_int8_{len(models)}.onnx")
+            quantize(str(fp32), out, cache, config=QuantConfig(method=method))
+            models[f"SDK INT8 ({method}, {tag}, default for this CPU)"] = out
     steps = {"SDK INT8 (entropy, + Concat scales shared, channels unpadded)":
              "SDK INT8 (entropy, Concat scales separate, channels unpadded)",
              "SDK INT8 (entropy, default for this CPU)": "SDK INT8 (entropy, + Concat scales shared, channels unpadded)",
-             "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": "SDK INT8 (entropy, default for this CPU)"}
+             "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": "SDK INT8 (entropy, default for this CPU)",
+             **{f"SDK INT8 (entropy, {tag}, default for this CPU)": "SDK INT8 (entropy, default for this CPU)"
+                for tag in finetuned}}
 
     ds = load_dataset(args.data, names=meta.names)
     # Timing: one call of each model in turn (rounds = runs), sessions without spinning (the Comparator's)

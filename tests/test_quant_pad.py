@@ -288,3 +288,31 @@ def test_leaky_as_relu_leaves_no_activation_node_between_the_convs(tmp_path):
     zero_points = {n.input[0]: int(init[n.input[2]]) for n in m.graph.node if n.op_type == "QuantizeLinear"
                    and n.input[0] in ("c0", "a0", "c1", "a1", "cat")}
     assert len(zero_points) >= 3 and set(zero_points.values()) == {0}, zero_points
+
+
+@pytest.mark.parametrize("pad", [True, False])
+def test_model_trained_with_relu_quantizes_with_the_relu_absorbed_and_clamped(tmp_path, pad):
+    """A model with real Relus (`train --activation ReLU`) takes the same path as the rewritten LeakyRelus by default:
+    no Relu node left, and each conv output quantized from 0 (its calibrated range holds the negative side the Relu
+    removed: quantized with it, the activation would vanish), padded or not. onnxruntime names the fused conv's
+    output after the Relu's ('a0'), an older quantizer after the conv's ('c0'): both are ranged from 0."""
+    def build(inits, nodes, rng):
+        c0 = _conv(inits, nodes, rng, "c0", "x", 3, 16)
+        nodes.append(helper.make_node("Relu", [c0], ["a0"], name="a0"))
+        c1 = _conv(inits, nodes, rng, "c1", "a0", 16, 16)
+        nodes.append(helper.make_node("Relu", [c1], ["a1"], name="a1"))
+        _conv(inits, nodes, rng, "c2", "a1", 16, 16, out="y")
+
+    src, out = tmp_path / "float.onnx", tmp_path / "int8.onnx"
+    onnx.save(_graph(build, [("y", [1, 16, 16, 16])]), str(src))
+    _, cache = _calibrated(src, tmp_path, 4)
+    quantize(src, out, cache, config=QuantConfig(method="minmax", target="x86-vnni", pad_channels=pad))
+    m = onnx.load(str(out))
+    assert "Relu" not in [n.op_type for n in m.graph.node]
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    zero_points = [int(init[n.input[2]]) for n in m.graph.node if n.op_type == "QuantizeLinear"
+                   and n.input[0] in ("c0", "a0", "c1", "a1")]
+    assert len(zero_points) == 2 and set(zero_points) == {0}, zero_points
+    x = np.random.default_rng(5).random((1, 3, 16, 16), dtype=np.float32)
+    ref, got = _run(str(src), x)[0], _run(str(out), x)[0]
+    assert np.abs(got - ref).max() < 0.05 * np.abs(ref).max(), "the int8 model must track the float Relu model"

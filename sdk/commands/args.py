@@ -353,6 +353,9 @@ def add_finetune(p, epochs=10, imgsz=True, lr=None, warmup_epochs=None, min_epoc
                    help="override hyp.scratch.tiny values, e.g. mosaic=0.5 fliplr=0")
     if augment:
         p.add_argument("--no-augment", action="store_true", help="plain letterbox, no mosaic/flip/HSV")
+    p.add_argument("--activation", default=None, metavar="NAME",
+                   help="fine-tune with this activation instead of the cfg's, e.g. ReLU (INT8 on a CPU absorbs a "
+                        "Relu into the conv; a LeakyRelu costs a lookup pass: docs/int8.md)")
 
 
 def add_run(p, out_required=True, seed=True, resume=True):
@@ -418,7 +421,8 @@ def recipe_from_args(args):
                           hyp=parse_hyp(args.hyp), augment=not getattr(args, "no_augment", False),
                           seed=getattr(args, "seed", 0), threads=args.threads,
                           max_images=getattr(args, "max_images", None),
-                          max_val_images=getattr(args, "max_val_images", None))
+                          max_val_images=getattr(args, "max_val_images", None),
+                          activation=getattr(args, "activation", None))
 
 
 def train_val_from_args(args, model):

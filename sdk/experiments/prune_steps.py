@@ -47,6 +47,7 @@ class Recipe:
     log: callable = print
     cached_only: bool = False  # only read steps done before (re-render a table without training)
     round_to: int = 0  # keep a multiple of this many channels per layer (`prune --round`); 0: exact
+    activation: str = None  # fine-tune with this activation (`train --activation`, e.g. ReLU); None: the cfg's
 
     def tag(self, criterion):
         return f"{criterion}{int(round(self.level * 100))}" + (f"r{self.round_to}" if self.round_to else "")
@@ -57,7 +58,7 @@ class Recipe:
 
         return FinetuneRecipe(epochs=self.epochs, batch_size=self.batch_size, imgsz=self.imgsz, warmup_epochs=1,
                               hyp=parse_hyp(self.hyp), threads=self.threads, max_images=self.max_images,
-                              max_val_images=self.max_val_images)
+                              max_val_images=self.max_val_images, activation=self.activation)
 
     def _threads(self):
         if self.threads:
@@ -145,6 +146,7 @@ class Recipe:
 
     def finetune_name(self, criterion, teacher=None, kd_weight=1.0):
         name = f"{self.tag(criterion)}-{'kd' if teacher else 'ft'}{self.epochs}"
+        name += f"-{self.activation.lower()}" if self.activation else ""
         return name + (f"-w{kd_weight:g}" if teacher and kd_weight != 1.0 else "")
 
     def gradual(self, criterion, updates=10, end=0.6, event_images=32):

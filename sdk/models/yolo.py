@@ -119,6 +119,35 @@ def _parse_arg(a, cfg):
     return a  # plain words such as 'nearest'
 
 
+def with_activation(model: "YOLO", activation: str) -> "YOLO":
+    """`model` (in place) with every cfg activation replaced by `activation` ("ReLU", "nn.LeakyReLU(0.1)", ...),
+    in its modules and in its cfg (so its checkpoints rebuild with it). The weights stay: the point is to fine-tune
+    them for the new activation (a Relu network quantizes better on CPUs: the conv's requantization absorbs it)."""
+    spec = activation.strip()
+    spec = spec if spec.startswith("nn.") else f"nn.{spec}"
+    spec = spec if spec.endswith(")") else f"{spec}()"
+    make = lambda: _parse_arg(spec, model.yaml)  # noqa: E731  (validates the name against the allow-list)
+    if not isinstance(make(), nn.Module):
+        raise SDKError(f"activation: got '{activation}', expected one of {', '.join(ACTIVATIONS)}")
+    replaced = set()
+
+    def rewrite(node):
+        if isinstance(node, list):
+            return [rewrite(v) for v in node]
+        if isinstance(node, str) and _ACT_RE.match(node.strip()):
+            replaced.add(_ACT_RE.match(node.strip()).group(1))
+            return spec
+        return node
+
+    for part in ("backbone", "head"):
+        model.yaml[part] = rewrite(model.yaml.get(part, []))
+    old = tuple(ACTIVATIONS[n] for n in replaced)
+    for m in model.modules():
+        if old and isinstance(getattr(m, "act", None), old):
+            m.act = make()
+    return model
+
+
 def make_divisible(x, divisor=8):
     return math.ceil(x / divisor) * divisor
 

@@ -24,7 +24,9 @@ ACTIVATION_TYPES = ("auto", "u8", "s8")
 # Conv carries the arithmetic; quantizing LeakyRelu/MaxPool/Concat/Resize too lets int8 tensors flow between
 # convs, so onnxruntime's QDQ fusion drops the Dequantize->Quantize pairs around them (scripts/bench_int8.py:
 # 2.2-2.5x the official FP32 against 1.7x for Conv-only u8s8, docs/int8.md).
-DEFAULT_OP_TYPES = ("Conv", "LeakyRelu", "MaxPool", "Concat", "Resize")
+# Relu: quantize_static removes a quantized Relu after a Conv (the conv's u8 output clamps at 0, `relu_ranges`);
+# left out, each Relu stays a float island between a DequantizeLinear and a QuantizeLinear.
+DEFAULT_OP_TYPES = ("Conv", "LeakyRelu", "Relu", "MaxPool", "Concat", "Resize")
 
 
 @dataclass
@@ -189,9 +191,7 @@ def quantize(model_path, output, ranges_cache, plan=None, config=None, method=No
     with _quiet_ort_warnings(), tempfile.TemporaryDirectory(prefix="sdk-quant-") as work, \
             atomic_path(output, "INT8 ONNX output", suffix=".onnx") as tmp:
         src, cache, padding = prepare_graph(model_path, ranges_cache, model, int8, config, work, form)
-        # the rewritten LeakyRelus are Relus now: quantize_static removes a Relu it quantizes (the conv's u8 output
-        # clamps at its zero point), but only one whose op type it was asked to quantize; left out, each Relu stayed
-        # a float island between a DequantizeLinear and a QuantizeLinear, slower than the lookup it replaced
+        # the rewritten LeakyRelus are Relus now: quantized only as op type Relu (DEFAULT_OP_TYPES says why)
         op_types = list(config.op_types) + (["Relu"] if config.leaky_as_relu and "Relu" not in config.op_types
                                             else [])
         q.quantize_static(src, str(tmp), None, quant_format=fmt, op_types_to_quantize=op_types,
@@ -248,14 +248,16 @@ def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None
 
         model = onnx.load(str(model_path))  # a private copy: the caller's proto stays as read
         if config.leaky_as_relu:
-            changed.update(leaky_to_relu(model, ranges, selected))
+            leaky_to_relu(model, selected)
+    changed.update(relu_ranges(model, ranges, selected))  # before padding renames the conv outputs
+    if config.leaky_as_relu or pad_rule:
         if pad_rule:
             from .pad import pad_conv_channels
 
             float_convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in selected]
             padding = pad_conv_channels(model, pad_rule, skip=float_convs)
             # a padded copy of a tensor holds its values plus zeros, a restored one its values: the same range
-            # (new_tensors names the original tensor; its range as changed above, e.g. by leaky_as_relu)
+            # (new_tensors names the original tensor; its range as changed above, e.g. by relu_ranges)
             known = {**ranges, **changed}
             changed.update({new: known[old] for new, old in padding["new_tensors"].items() if old in known})
         model_path = os.path.join(work, "prepared.onnx")
@@ -273,19 +275,25 @@ def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None
     return str(model_path), cache, padding
 
 
-def leaky_to_relu(model, ranges, selected):
-    """Rewrite the selected LeakyRelus of `model` (in place) as Relus; returns {tensor: (0, high)}, the ranges that
-    make quantize_static's Relu removal a u8 clamp at 0.
-
-    The conv output is ranged from 0 too: quantize_static drops the Relu and quantizes the conv's output with its
-    input tensor's range (with the calibrated negative side kept, the activation simply vanished: mAP@.5 0.11 vs
-    0.58 float). So is what only moves or joins Relu outputs (MaxPool, Resize, Concat): its calibrated range still
-    holds the LeakyRelus' negative side, and a shared Concat scale would carry it back."""
-    changed = {}
+def leaky_to_relu(model, selected):
+    """Rewrite the selected LeakyRelus of `model` (in place) as Relus (`relu_ranges` then ranges them)."""
     for node in model.graph.node:
         if node.op_type == "LeakyRelu" and node.name in selected:
             node.op_type = "Relu"
             del node.attribute[:]
+
+
+def relu_ranges(model, ranges, selected):
+    """{tensor: (0, high)}: the ranges that make quantize_static's removal of each selected Relu a u8 clamp at 0.
+
+    quantize_static drops a Relu after a Conv and quantizes the conv's output with that tensor's own range: with
+    its calibrated negative side kept, the activation simply vanishes (mAP@.5 0.11 vs 0.58 float, on LeakyRelus
+    rewritten as Relus). So the conv output is ranged from 0 like the Relu's. So is what only moves or joins Relu
+    outputs (MaxPool, Resize, Concat): a rewritten LeakyRelu's calibrated range still holds the negative side, and
+    a shared Concat scale would carry it back."""
+    changed = {}
+    for node in model.graph.node:
+        if node.op_type == "Relu" and node.name in selected and node.output[0] in ranges:
             changed[node.output[0]] = changed[node.input[0]] = (0.0, ranges[node.output[0]][1])
     for node in model.graph.node:  # topological order: a MaxPool of a Concat of Relus is reached after both
         moved = node.input[:1] if node.op_type in ("MaxPool", "Resize") else node.input

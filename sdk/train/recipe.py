@@ -30,6 +30,8 @@ class FinetuneRecipe:
     threads: int | None = None  # torch CPU threads
     max_images: int | None = None
     max_val_images: int | None = None
+    # fine-tune with another activation, e.g. "ReLU": the weights start from the checkpoint's (sdk.models.yolo)
+    activation: str | None = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size"):
@@ -92,6 +94,10 @@ def make_trainer(model, train, val, recipe: FinetuneRecipe, out_dir=None, resume
     from .trainer import Trainer
 
     cls = trainer_class or Trainer
+    if recipe.activation:
+        from ..models.yolo import with_activation
+
+        with_activation(model, recipe.activation)
     return cls(model, train, val, epochs=recipe.epochs, batch_size=recipe.batch_size, imgsz=recipe.imgsz,
                lr=recipe.lr, hyp=recipe.hyp, out_dir=out_dir, nominal_batch=recipe.nominal_batch,
                warmup_epochs=recipe.warmup_epochs, seed=recipe.seed, max_train_images=recipe.max_images,
