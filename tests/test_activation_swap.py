@@ -32,9 +32,11 @@ def test_relu_replaces_every_leaky_relu_and_the_checkpoint_rebuilds_with_it(mode
     assert torch.equal(got, want) and not torch.allclose(got, old)  # same weights, another function
 
 
-def test_unknown_activation_is_refused_by_name(model):
-    with pytest.raises(SDKError, match="activation"):
-        with_activation(model, "Swishy")
+@pytest.mark.parametrize("bad", ["Swishy", "LeakyReLU(abc)", "ReLU("])
+def test_unknown_activation_is_refused_by_name(model, bad):
+    with pytest.raises(SDKError, match=r"^activation: got .*expected one of"):
+        with_activation(model, bad)
+    assert _acts(model) == ["LeakyReLU"] and "LeakyReLU" in repr(model.yaml)  # nothing changed
 
 
 def test_train_cli_refuses_an_unknown_activation_in_one_line(tmp_path, checkpoint, pennfudan):

@@ -126,16 +126,20 @@ def with_activation(model: "YOLO", activation: str) -> "YOLO":
     spec = activation.strip()
     spec = spec if spec.startswith("nn.") else f"nn.{spec}"
     spec = spec if spec.endswith(")") else f"{spec}()"
-    make = lambda: _parse_arg(spec, model.yaml)  # noqa: E731  (validates the name against the allow-list)
-    if not isinstance(make(), nn.Module):
-        raise SDKError(f"activation: got '{activation}', expected one of {', '.join(ACTIVATIONS)}")
+    make = lambda: _parse_arg(spec, model.yaml)  # noqa: E731
+    try:  # the cfg parser's allow-list decides, but the error names this parameter, not the cfg
+        if not (_ACT_RE.match(spec) and isinstance(make(), nn.Module)):
+            raise ValueError(spec)
+    except (SDKError, ValueError, TypeError):
+        raise SDKError(f"activation: got '{activation}', expected one of {', '.join(ACTIVATIONS)}, e.g. ReLU or "
+                       f"LeakyReLU(0.1)") from None
     replaced = set()
 
     def rewrite(node):
         if isinstance(node, list):
             return [rewrite(v) for v in node]
-        if isinstance(node, str) and _ACT_RE.match(node.strip()):
-            replaced.add(_ACT_RE.match(node.strip()).group(1))
+        if isinstance(node, str) and (found := _ACT_RE.match(node.strip())):
+            replaced.add(found.group(1))
             return spec
         return node
 
