@@ -35,7 +35,8 @@ def detect(args):
     detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
                         options=model_options_from_args(args), spin=spin, resize=REALTIME_RESIZE,
                         **threads)  # options: --imgsz, foreign layouts
-    sources = [open_source(uri) for uri in args.source or [None]]  # csi://0, /dev/video0, rtsp://..., files
+    # csi://0, /dev/video0, rtsp://..., files; errors name the flag
+    sources = [open_source(uri, "--source") for uri in args.source or [None]]
     print(f"backend: {detector.runner.describe()} ({detector.backend_reason}); {len(sources)} source(s)",
           file=sys.stderr)
 

@@ -2,7 +2,7 @@
 the unpruned FP32 model and the official export.py FP32, all timed in ONE run.
 
     python -m scripts.bench_combined [--levels 0.3,0.5,0.7,0.7r16] [--round N] [--epochs 20] [--calib-method entropy] [--runs 40]
-                                      [--activation ReLU] [--work /tmp/edge-prune-bench] [--docs-dir docs/pruning/combined]
+                                      [--activation ReLU] [--uint8-input] [--work /tmp/edge-prune-bench] [--docs-dir docs/pruning/combined]
 
 The chain per level is what a user runs, one SDK command each (kept in --work, so a rerun resumes):
   python -m sdk prune --criterion fmc --level L --data ...   (BatchNorm re-estimated on 64 training images)
@@ -14,6 +14,8 @@ A level written 0.7r16 prunes with --round 16 (kept channels a multiple of 16), 
 --activation ReLU fine-tunes each pruned level with ReLU in place of the LeakyReLU (`train --activation ReLU`: the
 fine-tune that recovers the pruned accuracy also learns the new activation, which onnxruntime's INT8 conv absorbs)
 and adds the unpruned model fine-tuned the same way (scripts.bench_int8's --relu-epochs run).
+--uint8-input adds each INT8 model again in the byte-input form (`quantize --uint8-input`: uint8 NHWC input, the
+input's float conversion and QuantizeLinear cancelled, exact), so its gain is measured in the same run.
 Rows: official export.py FP32 (the speed reference), unpruned SDK FP32 and INT8, and per level FP32 and INT8.
 Latency: onnxruntime CPU, batch 1, 416, model only, sessions timed one call each in turn with intra-op spinning
 disabled (sdk.quant.speed, sdk.bench.benchmark_runner); ratios of the p50s and of the fastest calls (the latter
@@ -70,6 +72,8 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="onnxruntime intra-op threads for timing")
     p.add_argument("--train-threads", type=int, default=1, help="torch threads for pruning and fine-tuning")
     p.add_argument("--activation", default=None, help="fine-tune with this activation (e.g. ReLU; default: the cfg's)")
+    p.add_argument("--uint8-input", action="store_true",
+                   help="also each INT8 model in the byte-input form (quantize --uint8-input), timed in the same run")
     p.add_argument("--work", default="/tmp/edge-prune-bench")
     p.add_argument("--docs-dir", default="docs/pruning/combined")
     args = p.parse_args(argv)
@@ -99,24 +103,26 @@ def main(argv=None):
     d = Path(tmp.name)
     calib = calibration_images(str(Path(args.data) / "images" / "train"), args.calib_count, 0, "--calib")
 
-    def int8_of(fp32, name):
+    def add_int8(label, fp32, name, params, level):
         """Calibrate once (the ranges are kept in --work: they depend only on the FP32 model and the images), then
-        quantize with this tree's `quantize` every run (seconds), so a changed INT8 path is always measured."""
+        quantize with this tree's `quantize` every run (seconds), so a changed INT8 path is always measured; with
+        --uint8-input also the byte-input form of the same ranges (its own row)."""
         cache = work / "int8" / f"{name}-{args.calib_method}-c{args.calib_count}.ranges.json"
-        out = d / f"{name}-int8.onnx"
         if not cache.is_file():
             log(f"{name}: calibrating ({args.calib_method})")
             cache.parent.mkdir(parents=True, exist_ok=True)
             reader = ImageCalibrationReader(calib, metadata_of(load_model(fp32)), progress=False)
             calibrate(fp32, reader, args.calib_method, str(cache))
-        quantize(fp32, out, str(cache), config=QuantConfig(method=args.calib_method))
-        return str(out)
+        for byte_in in (False, True) if args.uint8_input else (False,):
+            out = d / f"{name}-int8{'-u8in' if byte_in else ''}.onnx"
+            quantize(fp32, out, str(cache), config=QuantConfig(method=args.calib_method, uint8_input=byte_in))
+            models[label + (", uint8 input" if byte_in else "")] = (str(out), params, level)
 
     props = {pp.key: pp.value for pp in load_model(base["onnx"]).metadata_props}
     official = export_official_style(args.weights, str(d / "official_fp32.onnx"), 416, props)
     models = {"official export.py FP32": (official, base["params"], 0.0),
-              "unpruned SDK FP32": (base["onnx"], base["params"], 0.0),
-              "unpruned SDK INT8": (int8_of(base["onnx"], "unpruned"), base["params"], 0.0)}
+              "unpruned SDK FP32": (base["onnx"], base["params"], 0.0)}
+    add_int8("unpruned SDK INT8", base["onnx"], "unpruned", base["params"], 0.0)
     act = f" {args.activation}" if args.activation else ""
     if args.activation:
         from sdk.export.onnx_export import export_onnx
@@ -126,16 +132,14 @@ def main(argv=None):
         onnx_fp32 = str(export_onnx(load_checkpoint(ckpt)[0], d / "unpruned-act.onnx", imgsz=416,
                                     source=ckpt.name)[0])
         models[f"unpruned{act} FP32"] = (onnx_fp32, base["params"], 0.0)
-        models[f"unpruned{act} INT8"] = (int8_of(onnx_fp32, f"unpruned-{args.activation.lower()}"), base["params"],
-                                         0.0)
+        add_int8(f"unpruned{act} INT8", onnx_fp32, f"unpruned-{args.activation.lower()}", base["params"], 0.0)
     train_info = {}
     for (lv, round_to), r in recipes.items():
         ft = r.finetune("fmc")
         name = f"fmc-{int(round(lv * 100))}" + (f" round {round_to}" if round_to else "") + act
         onnx_fp32 = ft["score"]["onnx"]
         models[f"{name} FP32"] = (onnx_fp32, ft["score"]["params"], lv)
-        models[f"{name} INT8"] = (int8_of(onnx_fp32, name.replace(" round ", "r").replace(" ", "-")),
-                                  ft["score"]["params"], lv)
+        add_int8(f"{name} INT8", onnx_fp32, name.replace(" round ", "r").replace(" ", "-"), ft["score"]["params"], lv)
         hist = ft["finetune"]["history"]
         train_info[name] = {"best_epoch": ft["finetune"]["best_epoch"], "last_map50": hist[-1].get("map50"),
                             "train_min": round(ft["finetune"]["seconds"] / 60, 1),
@@ -170,7 +174,7 @@ def main(argv=None):
                 if label != "official export.py FP32"}
     form = choose_form(read_cpu())
     result = {"rows": rows, "profiles": profiles, "cost_fit": fits, "training": train_info, "epochs": args.epochs,
-              "activation": args.activation, "calib_method": args.calib_method,
+              "activation": args.activation, "uint8_input": args.uint8_input, "calib_method": args.calib_method,
               "calib_images": len(calib), "runs": args.runs, "threads": args.threads, "int8_form": form.to_dict(),
               "machine": describe_machine(threads=args.threads), "load_avg": list(os.getloadavg())}
     write(result, Path(args.docs_dir))

@@ -15,11 +15,11 @@ one pre/post-processing scores every row; the graphs are untouched.
 SDK rows: FP32; INT8 with minmax and entropy calibration in the form `quantize` picks for this CPU (shared
 Concat scales, conv channels padded for the fast kernel); the steps behind it, each against the row before
 (Concat scales separate and channels unpadded; + shared Concat scales; + channel padding = the default;
-LeakyRelu approximated as Relu, not a default); and the forms chosen for other CPUs (x86 AVX2 without VNNI,
+LeakyRelu approximated as Relu, not a default; + uint8 input, `quantize --uint8-input`, opt-in); and the forms chosen for other CPUs (x86 AVX2 without VNNI,
 ARM64), timed here to show why the form depends on the CPU. With --relu-epochs N (default 20; 0 skips them), the
 model fine-tuned N epochs with ReLU in place of its LeakyReLU (`python -m sdk train --activation ReLU --epochs N
 --warmup-epochs 1 --hyp mosaic=0 --no-val`: no val image is seen, the final EMA weights are kept) and its INT8
-models: onnxruntime absorbs a Relu into the conv's requantization, a LeakyRelu costs a lookup pass. --control adds
+models (each also with + uint8 input): onnxruntime absorbs a Relu into the conv's requantization, a LeakyRelu costs a lookup pass. --control adds
 the same fine-tune with the LeakyReLU kept, which separates the activation's effect from the extra training. The
 fine-tunes are kept in --work (a rerun reuses them). With --profile, the onnxruntime op profile
 (sdk.quant.profile) of the default INT8 model and of SDK FP32: where the time goes. Timing: every model in one process, one call each in turn, onnxruntime intra-op spinning
@@ -116,6 +116,21 @@ def fine_tuned(weights, data, epochs, activation, work):
     return best
 
 
+def calibrated_variants(fp32, reader, method, configs, work, first):
+    """Calibrate `fp32` once with `method` (ranges cached in `work`), then quantize it once per config of
+    `configs` ({label: QuantConfig}): {label: path of the INT8 model}, files numbered from `first`."""
+    from sdk.quant.quantize import calibrate, quantize
+
+    reader.rewind()
+    cache = str(work / f"ranges_{first}_{method}.json")
+    calibrate(fp32, reader, method, cache)
+    out = {}
+    for i, (label, config) in enumerate(configs.items()):
+        out[label] = str(work / f"sdk_int8_{first + i}.onnx")
+        quantize(fp32, out[label], cache, config=config)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", default=str(SHARED / "models" / "yolov7-tiny-pennfudan.pt"))
@@ -148,7 +163,7 @@ def main(argv=None):
     from sdk.quant.cpu import form_for
     from sdk.quant.flops import model_gflops
     from sdk.quant.overflow import int8_kernel
-    from sdk.quant.quantize import QuantConfig, calibrate, quantize
+    from sdk.quant.quantize import QuantConfig
     from sdk.report import describe_machine, print_json_last, print_table
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-int8-")
@@ -172,9 +187,6 @@ def main(argv=None):
     models["SDK FP32"] = sdk_fp32
     steps = {}  # label -> what changed against the row before it (the per-step gains of docs/int8.md)
     for method in ("minmax", "entropy"):
-        reader.rewind()
-        cache = str(d / f"ranges_{method}.json")
-        calibrate(sdk_fp32, reader, method, cache)
         variants = {f"SDK INT8 ({method}, default for this CPU)": QuantConfig(method=method)}
         if method == "entropy":
             variants = {
@@ -183,15 +195,13 @@ def main(argv=None):
                 "SDK INT8 (entropy, + Concat scales shared, channels unpadded)":
                     QuantConfig(method=method, pad_channels=False),
                 **variants,
+                "SDK INT8 (entropy, default for this CPU, + uint8 input)": QuantConfig(method=method, uint8_input=True),
                 "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": QuantConfig(method=method, leaky_as_relu=True),
                 **{f"SDK INT8 (entropy, form for {t}: {form_for(t)[0].activations} activations"
                    f"{', 7-bit weights' if form_for(t)[0].reduce_range else ''})": QuantConfig(method=method, target=t)
                    for t in ("x86-avx2", "arm64-dotprod")},
             }
-        for label, config in variants.items():
-            out = str(d / f"sdk_int8_{len(models)}.onnx")
-            quantize(sdk_fp32, out, cache, config=config)
-            models[label] = out
+        models.update(calibrated_variants(sdk_fp32, reader, method, variants, d, len(models)))
     finetuned = {}
     if args.relu_epochs > 0:
         finetuned[f"ReLU fine-tuned {args.relu_epochs} epochs"] = "ReLU"
@@ -203,16 +213,16 @@ def main(argv=None):
                               source=ckpt.name)
         models[f"SDK FP32, {tag}"] = str(fp32)
         for method in ("minmax", "entropy"):
-            reader.rewind()
-            cache = str(d / f"ranges_{len(models)}.json")
-            calibrate(str(fp32), reader, method, cache)
-            out = str(d / f"sdk_int8_{len(models)}.onnx")
-            quantize(str(fp32), out, cache, config=QuantConfig(method=method))
-            models[f"SDK INT8 ({method}, {tag}, default for this CPU)"] = out
+            models.update(calibrated_variants(str(fp32), reader, method,
+                                              {f"SDK INT8 ({method}, {tag}, default for this CPU)":
+                                               QuantConfig(method=method),
+                                               f"SDK INT8 ({method}, {tag}, default for this CPU, + uint8 input)":
+                                               QuantConfig(method=method, uint8_input=True)}, d, len(models)))
     steps = {"SDK INT8 (entropy, + Concat scales shared, channels unpadded)":
              "SDK INT8 (entropy, Concat scales separate, channels unpadded)",
              "SDK INT8 (entropy, default for this CPU)": "SDK INT8 (entropy, + Concat scales shared, channels unpadded)",
              "SDK INT8 (entropy, + LeakyRelu as Relu: not default)": "SDK INT8 (entropy, default for this CPU)",
+             "SDK INT8 (entropy, default for this CPU, + uint8 input)": "SDK INT8 (entropy, default for this CPU)",
              **{f"SDK INT8 (entropy, {tag}, default for this CPU)": "SDK INT8 (entropy, default for this CPU)"
                 for tag in finetuned}}
 

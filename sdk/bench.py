@@ -12,6 +12,17 @@ def percentiles(ms):
             "mean_ms": float(ms.mean()), "fps": float(1000.0 / ms.mean()), "min_ms": float(ms.min())}
 
 
+def random_input(spec, fallback=None) -> np.ndarray:
+    """A seeded random array for an input `spec` (`.shape`, `.dtype`): dynamic dimensions from `fallback` (a
+    shape of the same rank), else 1; floats in [0, 1), integers (a byte-input model's pixels) in [0, 255)."""
+    fallback = fallback or [1] * len(spec.shape)
+    shape = [d if isinstance(d, int) and d > 0 else v for d, v in zip(spec.shape, fallback)]
+    rng = np.random.default_rng(0)
+    if np.issubdtype(np.dtype(spec.dtype), np.floating):
+        return rng.random(shape, dtype=np.float32).astype(spec.dtype)
+    return rng.integers(0, 255, shape).astype(spec.dtype)
+
+
 def time_model(runner, x, runs=50, warmup=5):
     """Model-only latency on a fixed input (ms per call)."""
     feed = {runner.input.name: x}
@@ -38,7 +49,7 @@ def time_end_to_end(detector, frames, runs=50, warmup=5):
 
 
 def bench_detector(detector, frames, runs=50, warmup=5):
-    x, _ = detector.pre(frames[0])
+    x = detector.resolved.feed(detector.pre(frames[0])[0])  # what the runner takes (an NHWC model's layout)
     model_ms = time_model(detector.runner, x, runs, warmup)
     e2e_ms = time_end_to_end(detector, frames, runs, warmup)
     return {"model": percentiles(model_ms), "end_to_end": percentiles(e2e_ms), "runs": runs, "warmup": warmup}

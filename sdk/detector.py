@@ -30,14 +30,16 @@ class Detector:
         self.resolved = resolved
         self.meta, self.layout, self.nhwc = resolved.meta, resolved.layout, resolved.nhwc
         check_input_dtype(self.meta, runner.input.dtype, f"model {model or runner.path}")
-        self.pre = Preprocessor(self.meta, dtype=runner.input.dtype, resize=resize)
+        self.pre = Preprocessor(self.meta, dtype=runner.input.dtype, resize=resize, nhwc=self.nhwc,
+                                channels=resolved.channels)
         self.names = tuple(self.meta.names)
         self.conf, self.iou, self.max_det, self.classes = conf, iou, max_det, classes
         self.output_name = self.meta.output_name
         self.last_timing = {}
 
     def infer_raw(self, x):
-        """Network input `(B, 3, H, W)` -> canonical `(B, N, 5 + nc)` rows, whatever the model's layout."""
+        """Network input (`self.pre`'s, or `(B, 3, H, W)`) -> canonical `(B, N, 5 + nc)` rows, whatever the
+        model's layout."""
         return self.resolved.infer(self.runner, x)
 
     def __call__(self, bgr):

@@ -382,11 +382,22 @@ class ResolvedModel:
     nhwc: bool  # the input is (B, H, W, 3) rather than (B, 3, H, W)
     notes: list  # defaults taken, for the user (stderr once)
     foreign: bool  # the file has no SDK metadata
+    channels: int = 3  # 4: an NHWC byte input's RGBX, the X ignored (sdk.quant.byte_input)
+
+    def feed(self, x: np.ndarray) -> np.ndarray:
+        """The model's input array for a network input `(B, 3, H, W)`; an NHWC model's own `(B, H, W, C)` (what
+        the Preprocessor gives a byte-input model) passes as it is. An RGBX input gets X = 255 (opaque)."""
+        if not self.nhwc or (x.shape[-1] == self.channels and x.shape[1] != 3):
+            return x
+        if self.channels == 4:
+            out = np.full((x.shape[0], x.shape[2], x.shape[3], 4), 255, x.dtype)
+            out[..., :3] = x.transpose(0, 2, 3, 1)
+            return out
+        return x.transpose(0, 2, 3, 1).copy()
 
     def infer(self, runner, x: np.ndarray) -> np.ndarray:
-        """Run `runner` on a `(B, 3, H, W)` network input; canonical `(B, N, 5 + nc)` rows back."""
-        feed = x.transpose(0, 2, 3, 1).copy() if self.nhwc else x
-        return self.layout.decode(runner.infer({self.meta.input_name: feed}), batch=len(x))
+        """Run `runner` on a network input (`feed` says which shapes); canonical `(B, N, 5 + nc)` rows back."""
+        return self.layout.decode(runner.infer({self.meta.input_name: self.feed(x)}), batch=len(x))
 
 
 def canonical_infer(runner, options: Optional[ModelOptions] = None):
@@ -434,7 +445,9 @@ def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[M
     shape = tuple(spec.shape)
     if len(shape) != 4:
         raise SDKError(f"{what} input '{spec.name}': got shape {_fmt(shape)}, expected (B, 3, H, W) or (B, H, W, 3)")
-    nhwc = shape[1] != 3 and shape[3] == 3
+    # (B, H, W, 4) uint8: RGBX bytes, a 4th channel the model ignores (quantize --uint8-input, sdk.quant.byte_input)
+    rgbx = np.dtype(spec.dtype) == np.uint8 and shape[3] == 4 and shape[1] not in (3, 4)
+    nhwc = rgbx or (shape[1] != 3 and shape[3] == 3)
     hw = tuple(shape[1:3] if nhwc else shape[2:4])
     static = all(_known(d) for d in hw)
     if options.imgsz:
@@ -481,7 +494,7 @@ def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[M
         full.stride = 32
         notes.append(f"no SDK metadata in the file: {layout.name} layout ({layout.reason}); YOLO pre-processing: "
                      f"letterbox {imgsz[0]}x{imgsz[1]} pad 114, {channel}, pixels x {scale:.6g}")
-    return ResolvedModel(full, layout, nhwc, notes, not has)
+    return ResolvedModel(full, layout, nhwc, notes, not has, channels=4 if rgbx else 3)
 
 
 def onnx_metadata(proto, options: Optional[ModelOptions] = None, what: str = "model",

@@ -76,9 +76,11 @@ def letterbox(img, shape, color=(114, 114, 114), scaleup=True, resize: str = "ar
 
 
 class Preprocessor:
-    """BGR frame -> `(1, 3, H, W)` float32 network input, from the model's metadata."""
+    """BGR frame -> `(1, 3, H, W)` float32 network input, from the model's metadata; for a model taking uint8
+    `(1, H, W, 3)` bytes (`nhwc`, pixel scale 1: sdk.quant.byte_input) the letterboxed frame itself, with an opaque
+    4th channel for `(1, H, W, 4)` RGBX (`channels` 4)."""
 
-    def __init__(self, meta, dtype=np.float32, resize: str = "area"):
+    def __init__(self, meta, dtype=np.float32, resize: str = "area", nhwc: bool = False, channels: int = 3):
         if resize not in RESIZES:
             raise SDKError(f"resize: got '{resize}', expected one of {', '.join(RESIZES)}")
         self.resize = resize
@@ -90,9 +92,19 @@ class Preprocessor:
         self.std = np.asarray(meta.std, np.float32).reshape(3, 1, 1)
         self.plain = not self.mean.any() and np.all(self.std == 1)
         self.dtype = dtype
+        # bytes in, bytes out: no float conversion, no NCHW planes (ResolvedModel.feed takes the NHWC array as is)
+        self.bytes = nhwc and np.dtype(dtype) == np.uint8 and self.plain and self.scale == 1.0
+        # an RGBX input (4 channels, the 4th ignored by the model) comes from the same one colour conversion
+        self.conversion = {(True, 3): cv2.COLOR_BGR2RGB, (True, 4): cv2.COLOR_BGR2RGBA,
+                           (False, 4): cv2.COLOR_BGR2BGRA}.get((self.rgb, channels))
 
     def __call__(self, bgr):
         img, lb = letterbox(bgr, self.shape, self.color, resize=self.resize)
+        if self.bytes:
+            if img.ndim != 3 or img.shape[2] != 3:
+                raise SDKError(f"image: got shape {img.shape}, expected a 3-channel BGR image (h, w, 3)")
+            conv = self.conversion
+            return (cv2.cvtColor(img, conv) if conv is not None else np.ascontiguousarray(img))[None], lb
         if self.plain:
             # each channel plane converted into its NCHW slot (BGR->RGB by the order), then one in-place scale:
             # bit-identical to the numpy expression below and to cv2.dnn.blobFromImage for every byte value

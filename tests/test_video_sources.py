@@ -181,6 +181,18 @@ def test_sources_that_cannot_open(text, needle):
     assert needle in str(e.value) and "\n" not in str(e.value)
 
 
+def test_source_errors_name_the_parameter_the_cli_its_flag(tmp_path):
+    # the library names its parameter; the CLI passes its flag (sdk.commands.camera, samples/camera_detect.py)
+    for what, head in ((None, "source /no/such/video.mp4: file not found"),
+                       ("--source", "--source /no/such/video.mp4: file not found")):
+        with pytest.raises(SDKError) as e:
+            open_source("/no/such/video.mp4", **({"what": what} if what else {}))
+        assert str(e.value).startswith(head)
+    with pytest.raises(SDKError) as e:
+        open_source(str(tmp_path / "*.png"), "--source")
+    assert str(e.value).startswith("--source ") and "contains no images" in str(e.value)
+
+
 def test_unreadable_video_file(tmp_path):
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"\x00" * 4096)

@@ -477,7 +477,8 @@ def quant_config_from_args(args):
         raise SDKError(f"--op-types: got '{args.op_types}', expected op types such as Conv,MaxPool")
     return QuantConfig(method=args.calib_method, activations=args.activations, per_channel=not args.per_tensor,
                        reduce_range=args.reduce_range, op_types=ops, target=getattr(args, "for_cpu", "host"),
-                       pad_channels=getattr(args, "pad_channels", None))
+                       pad_channels=getattr(args, "pad_channels", None),
+                       uint8_input=getattr(args, "uint8_input", False))
 
 
 def plan_from_args(args):

@@ -24,7 +24,7 @@ def add_arguments(p):
 def run(args):
     det = detector_from_args(args, resize=REALTIME_RESIZE)  # end-to-end as the camera pipeline pre-processes
     if args.source:
-        frames = [read_image(p) for p in list_images(args.source)[:16]]
+        frames = [read_image(p) for p in list_images(args.source, "--source")[:16]]
     else:
         rng = np.random.default_rng(0)
         frames = [rng.integers(0, 255, (432, 768, 3), dtype=np.uint8)]

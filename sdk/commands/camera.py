@@ -139,7 +139,7 @@ def sources_from_args(args):
     sources = []
     try:
         for text in texts:
-            source = open_source(text)
+            source = open_source(text, "--source")
             policy = "latest frame, stale frames dropped" if source.live else "every frame, none dropped"
             label = text or source.uri.text
             print(f"source{' %d' % len(sources) if len(texts) > 1 else ''}: {label} ({source.description}, "

@@ -89,7 +89,7 @@ def _predict(classifiers, source):
 
     out = {}
     rows = []
-    for path in list_images(source):
+    for path in list_images(source, "--source"):
         img = read_image(path)
         for label, c in classifiers.items():
             res = c(img)
@@ -114,7 +114,7 @@ def _bench(classifiers, source, runs, folders):
     from ..classify import folder_dataset
     from ..data.images import list_images, read_image
 
-    paths = [p for p, _ in folder_dataset(source)] if folders else list_images(source)
+    paths = [p for p, _ in folder_dataset(source)] if folders else list_images(source, "--source")
     frames = [read_image(p) for p in paths[:8]]
     if not frames:
         raise SDKError(f"--source {source}: no images to benchmark, expected at least one")

@@ -100,7 +100,7 @@ def _write_image(path, image):
 
 
 def _image_frames(source):
-    paths = list_images(source)
+    paths = list_images(source, "--source")
 
     def frames():
         for i, path in enumerate(paths):
@@ -112,7 +112,7 @@ def _image_frames(source):
 def _video_frames(source):
     """Every decodable frame of a video file, in order (damaged frames are skipped, as in the camera pipeline),
     with its position in the file in seconds."""
-    video = open_source(source)
+    video = open_source(source, "--source")
     fps = video.fps or 30.0
     cap = getattr(video, "cap", None)
     total = int(max(cap.get(cv2.CAP_PROP_FRAME_COUNT), 0)) or None if cap is not None else None

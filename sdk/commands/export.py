@@ -51,7 +51,7 @@ def run(args):
     size = args.imgsz or [groups.DEFAULT_IMGSZ]
     imgsz = tuple(size * 2 if len(size) == 1 else size[:2])
     model, info = load_checkpoint(args.weights, fuse=True)
-    images = list_images(args.check_images, "check_images")[: args.check_count] if args.check_images else \
+    images = list_images(args.check_images, "--check-images")[: args.check_count] if args.check_images else \
         _synthetic_images(imgsz)
     _, report = export_onnx(model, args.output, imgsz=imgsz, opset=args.opset or DEFAULT_OPSET,
                             dynamic_batch=args.dynamic_batch, source=Path(args.weights).name, check_images=images)

@@ -20,6 +20,9 @@ def add_arguments(p):
                    help="cpu: onnxruntime's QDQ form (default); trt: symmetric int8 Q/DQ placed for TensorRT "
                         "(build it with build_engine; --activations/--op-types do not apply)")
     p.add_argument("--save-ranges", default=None, help="also keep onnxruntime's JSON calibration ranges here")
+    p.add_argument("--uint8-input", action="store_true",
+                   help="the INT8 model takes the letterboxed frame's uint8 RGB bytes (1, H, W, 3): the float "
+                        "conversion and the input quantization cancel, exactly (--target cpu, u8 activations)")
 
 
 def run(args):
@@ -33,6 +36,11 @@ def run(args):
     from ..quant.trt_cache import write_cache
 
     config = quant_config_from_args(args)
+    if args.uint8_input and args.target == "trt":
+        from ..errors import SDKError  # noqa: PLC0415
+
+        raise SDKError("--uint8-input: got --target trt, expected --target cpu (the TensorRT form keeps the float "
+                       "input its engine's Q/DQ layers are placed for)")
     plan = plan_from_args(args)
     model = load_model(args.model)
     check_float_model(model, args.model)

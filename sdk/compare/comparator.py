@@ -281,13 +281,10 @@ def detection_diff(ref, other, confident: float = CONFIDENT) -> tuple[float, flo
 
 
 def _random_input(det):
-    spec = det.runner.input
+    from ..bench import random_input
+
     h, w = det.meta.imgsz
-    shape = [d if isinstance(d, int) and d > 0 else v for d, v in zip(spec.shape, (1, 3, h, w))]
-    rng = np.random.default_rng(0)
-    if np.issubdtype(spec.dtype, np.floating):
-        return rng.random(shape, dtype=np.float32).astype(spec.dtype)
-    return rng.integers(0, 255, shape).astype(spec.dtype)
+    return random_input(det.runner.input, (1, h, w, det.resolved.channels) if det.nhwc else (1, 3, h, w))
 
 
 def score_model(model, dataset, threads: int | None = 2, progress: bool = False) -> dict:

@@ -63,7 +63,7 @@ def decode_image(path, flags=cv2.IMREAD_COLOR):
     return img
 
 
-def list_images(source, what="--source"):
+def list_images(source, what="images"):
     """Sorted image paths of a file, a folder or a glob; an error when there are none.
 
     A folder named `x.png` is skipped (a broken symlink is not: reading it says what is wrong). Recursive globs (`**`)

@@ -49,6 +49,9 @@ class QuantConfig:
     # it moves the first conv (3 input channels), the 18-channel detection convs and a pruned model's odd counts
     # off onnxruntime's slow generic QLinearConv path. None: as the form for `target` says (x86: on).
     pad_channels: bool = None
+    # the model takes the letterboxed frame's uint8 RGB bytes, (B, H, W, 3): the float conversion before it and
+    # the input QuantizeLinear inside it cancel, exactly (sdk.quant.byte_input); onnxruntime CPU only
+    uint8_input: bool = False
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
@@ -185,7 +188,16 @@ def quantize(model_path, output, ranges_cache, plan=None, config=None, method=No
     if not int8:
         raise SDKError(f"precision plan {plan.to_dict()}: selects no quantizable layer "
                        f"({', '.join(config.op_types)}), expected at least one int8 layer")
+    if config.uint8_input:  # before calibration's ranges are spent on a model that cannot take bytes
+        from .byte_input import check_pixel_input
+
+        check_pixel_input(metadata_of(model))
+        if config.fmt != "qdq":
+            raise SDKError(f"uint8_input: got format {config.fmt}, expected qdq")
     form = config.form()
+    if config.uint8_input and form.activations != "u8":
+        raise SDKError(f"uint8_input: got {form.activations} activations (form for {form.target}), expected u8: "
+                       f"the bytes are the quantized input only with zero point 0")
     act = q.QuantType.QUInt8 if form.activations == "u8" else q.QuantType.QInt8
     fmt = q.QuantFormat.QDQ if config.fmt == "qdq" else q.QuantFormat.QOperator
     with _quiet_ort_warnings(), tempfile.TemporaryDirectory(prefix="sdk-quant-") as work, \
@@ -200,8 +212,7 @@ def quantize(model_path, output, ranges_cache, plan=None, config=None, method=No
                           calibrate_method=_method(q, config.method), calibration_cache_path=cache,
                           extra_options=dict(config.extra))
         padded = {"padded_convs": len(padding["convs"]), "padded_inputs": padding["inputs"]} if padding else {}
-        _stamp_metadata(tmp, model, plan, config, int8, {"int8_form": form.to_dict(), **padded,
-                                                         **(extra_metadata or {})})
+        _finish(tmp, model, plan, config, int8, {"int8_form": form.to_dict(), **padded, **(extra_metadata or {})})
     counts = precision_counts(resolved)
     return {"output": str(output), "size_mb": round(os.path.getsize(output) / 2**20, 2), "int8_nodes": len(int8),
             "layers": len(layers), "plan_precisions": counts, "config": _config_json(config), "plan": plan.to_dict(),
@@ -214,12 +225,18 @@ def _config_json(config):
     return d
 
 
-def _stamp_metadata(path, source_model, plan, config, int8, extra):
-    """Carry the SDK metadata over and record how the model was quantized (precision int8)."""
+def _finish(path, source_model, plan, config, int8, extra):
+    """The quantized model at `path`, rewritten in place: the byte input when `config.uint8_input`, the SDK
+    metadata carried over (pixel scale 1 for a byte input) with how the model was quantized (precision int8)."""
     import onnx
 
     m = onnx.load(str(path))
     props = {p.key: p.value for p in source_model.metadata_props}
+    if config.uint8_input:
+        from .byte_input import byte_input
+
+        byte_input(m)
+        props["sdk.scale"] = json.dumps(1.0)
     props["sdk.precision"] = json.dumps("int8")
     props["sdk.quantization"] = json.dumps({"plan": plan.to_dict(), "config": _config_json(config),
                                             "int8_nodes": len(int8), **(extra or {})})
@@ -243,23 +260,24 @@ def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None
     # pad_channels None follows the form (x86: a rule, ARM: none); False never pads; True pads where a rule exists
     pad_rule = form.channels if form and config.pad_channels is not False else None
     padding = None
-    if config.leaky_as_relu or pad_rule:
+    rewrite = bool(config.leaky_as_relu or pad_rule)  # the graph itself changes: work on a copy, saved in `work`
+    if rewrite:
         import onnx
 
         model = onnx.load(str(model_path))  # a private copy: the caller's proto stays as read
         if config.leaky_as_relu:
             leaky_to_relu(model, selected)
     changed.update(relu_ranges(model, ranges, selected))  # before padding renames the conv outputs
-    if config.leaky_as_relu or pad_rule:
-        if pad_rule:
-            from .pad import pad_conv_channels
+    if pad_rule:
+        from .pad import pad_conv_channels
 
-            float_convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in selected]
-            padding = pad_conv_channels(model, pad_rule, skip=float_convs)
-            # a padded copy of a tensor holds its values plus zeros, a restored one its values: the same range
-            # (new_tensors names the original tensor; its range as changed above, e.g. by relu_ranges)
-            known = {**ranges, **changed}
-            changed.update({new: known[old] for new, old in padding["new_tensors"].items() if old in known})
+        float_convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in selected]
+        padding = pad_conv_channels(model, pad_rule, skip=float_convs)
+        # a padded copy of a tensor holds its values plus zeros, a restored one its values: the same range
+        # (new_tensors names the original tensor; its range as changed above, e.g. by relu_ranges)
+        known = {**ranges, **changed}
+        changed.update({new: known[old] for new, old in padding["new_tensors"].items() if old in known})
+    if rewrite:
         model_path = os.path.join(work, "prepared.onnx")
         onnx.save(model, model_path)
     if config.share_concat_scales:

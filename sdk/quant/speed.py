@@ -4,21 +4,17 @@ Both models are timed in one process, one call each in turn, on sessions whose i
 (`sdk.bench.benchmark_runner`): a spinning idle pool would take the cores from the session being timed (2-3x high
 times, distorted ratios; issue 19). Production sessions keep onnxruntime's default.
 """
-import numpy as np
 
 from .cpu import read_cpu
 
 
 def time_side_by_side(paths, threads=2, runs=40):
     """{label: percentiles} of the ONNX models in `paths` ({label: path}), one call of each in turn."""
-    from ..bench import benchmark_runner, interleaved_model_bench
+    from ..bench import benchmark_runner, interleaved_model_bench, random_input
 
     runners = {k: benchmark_runner(p, threads=threads) for k, p in paths.items()}
     try:
-        feeds = {}
-        for k, r in runners.items():
-            shape = [d if isinstance(d, int) else 1 for d in r.input.shape]
-            feeds[k] = (r, np.random.default_rng(0).random(shape, dtype=np.float32))
+        feeds = {k: (r, random_input(r.input)) for k, r in runners.items()}
         return interleaved_model_bench(feeds, runs=runs, rounds=runs)
     finally:
         for r in runners.values():

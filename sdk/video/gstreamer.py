@@ -110,7 +110,7 @@ def capture_target(uri):
     backend by device index; RTSP uses the Jetson hardware decoder when present, else FFmpeg.
     """
     if uri.protocol == "csi":
-        require_gstreamer(f"--source {uri.text} (CSI camera)")
+        require_gstreamer(f"{uri.what} {uri.text} (CSI camera)")
         return (csi_pipeline(uri.device_index, uri.option("width", 1280, int), uri.option("height", 720, int),
                              uri.option("framerate", 30, float), uri.option("flip", 0, int)),
                 "CAP_GSTREAMER", "nvarguscamerasrc")

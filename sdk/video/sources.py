@@ -10,7 +10,7 @@ import os
 import queue
 import threading
 import time
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import cv2
 import numpy as np
@@ -76,7 +76,7 @@ class CaptureSource(FrameSource):
             else gstreamer.capture_target(uri)
 
     def open(self):
-        what = f"--source {self.uri.text}"
+        what = f"{self.uri.what} {self.uri.text}"
         if self.uri.protocol == "file" and not os.path.isfile(self.uri.location):
             raise SDKError(f"{what}: file not found, expected a video file, an image, a folder, a glob or a camera")
         if self.uri.protocol == "v4l2" and not os.path.exists(self.uri.location):
@@ -156,7 +156,7 @@ class ImageSource(FrameSource):
 
     def __init__(self, uri):
         self.uri = uri
-        self.paths = list_images(uri.location, what="--source")
+        self.paths = list_images(uri.location, uri.what)
         self.i = 0
         self.current_path = None
 
@@ -176,13 +176,14 @@ class ImageSource(FrameSource):
         return OK, img
 
 
-def open_source(text=None, what="--source"):
-    """A FrameSource for a URI, opened; with no URI, the default camera (csi://0, else the first /dev/video*)."""
+def open_source(text: Optional[str] = None, what: str = "source") -> FrameSource:
+    """A FrameSource for a URI, opened; with no URI, the default camera (csi://0, else the first /dev/video*).
+    Errors name `what` (the CLI passes its flag, --source)."""
     if text is None:
         text, looked = find_default_camera()
         if text is None:
-            raise SDKError(f"{what}: no camera found (looked for: {'; '.join(looked)}), expected --source with a "
-                           f"camera (csi://0, /dev/video0), a stream (rtsp://host/path), a video file, an image, "
+            raise SDKError(f"{what}: no camera found (looked for: {'; '.join(looked)}), expected a camera "
+                           f"(csi://0, /dev/video0), a stream (rtsp://host/path), a video file, an image, "
                            f"a folder or a glob")
     uri = parse_uri(text, what)
     if uri.protocol in ("image", "folder", "glob"):

@@ -28,6 +28,7 @@ class URI:
     protocol: str  # csi, v4l2, rtsp, http, display, file, image, folder, glob, or another URL scheme
     location: str
     options: dict = field(default_factory=dict)
+    what: str = field(default="uri", compare=False)  # the parameter (CLI: the flag) the text came from, for errors
 
     @property
     def live(self):
@@ -50,9 +51,15 @@ class URI:
         return int(m.group(1)) if m else int(self.location)
 
 
-def parse_uri(text, what="--source"):
-    """Parse a source or sink name; errors name the flag and list the accepted forms."""
-    text = str(text).strip()
+def parse_uri(text: str, what: str = "uri") -> URI:
+    """Parse a source or sink name; errors name `what` (the parameter, or the CLI's flag) and list the accepted
+    forms, and so do the errors of what later opens the URI (`URI.what`)."""
+    uri = _parse_uri(str(text).strip(), what)
+    uri.what = what
+    return uri
+
+
+def _parse_uri(text, what):
     if not text:
         raise SDKError(f"{what}: got an empty string, expected a URI such as csi://0, /dev/video0, "
                        f"rtsp://host/stream, a video/image file, a folder or a glob")
