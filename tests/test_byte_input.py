@@ -82,6 +82,25 @@ def test_byte_input_model_is_timed_on_bytes(quantized):
         assert cmp.time(runs=2, rounds=1, warmup=1)["byte input"]["p50_ms"] > 0
 
 
+def test_byte_input_ranges_the_input_as_pixels_whatever_the_calibration_saw(tmp_path, onnx_model, quantized):
+    # calibration images without a white pixel (or entropy clipping) would give the input a scale below 1/255
+    from onnxruntime.quantization import TensorData, load_tensors_data, save_tensors_data
+
+    cache = quantized[3]
+    data = load_tensors_data(str(cache))
+    data.data["images"] = TensorData(lowest=np.float32(0.1), highest=np.float32(0.6))
+    dim = tmp_path / "dim.json"
+    save_tensors_data(data, str(dim))
+    out = tmp_path / "b.onnx"
+    quantize(onnx_model, out, dim, config=QuantConfig(method="minmax", target="x86-vnni", uint8_input=True))
+    ref = quantized[1]
+    import onnxruntime as ort
+
+    x = np.random.default_rng(1).integers(0, 256, (1, 416, 416, 4)).astype(np.uint8)
+    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]  # noqa: E731
+    assert np.array_equal(run(out), run(ref))  # the same model as from the full [0, 1] range
+
+
 def test_byte_input_refuses_what_it_cannot_make_exact(tmp_path, onnx_model, quantized):
     floats, byte, _, cache = quantized
     with pytest.raises(SDKError, match=r"^uint8_input: got s8 activations .* expected u8"):

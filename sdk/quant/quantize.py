@@ -267,6 +267,8 @@ def prepare_graph(model_path, ranges_cache, model, int8, config, work, form=None
         model = onnx.load(str(model_path))  # a private copy: the caller's proto stays as read
         if config.leaky_as_relu:
             leaky_to_relu(model, selected)
+    if config.uint8_input:  # bytes are the quantized input only at scale 1/255: pixels x 1/255 span [0, 1]
+        changed[model.graph.input[0].name] = (0.0, 1.0)  # whatever the calibration images reached (or clipped)
     changed.update(relu_ranges(model, ranges, selected))  # before padding renames the conv outputs
     if pad_rule:
         from .pad import pad_conv_channels
