@@ -94,11 +94,11 @@ def test_byte_input_ranges_the_input_as_pixels_whatever_the_calibration_saw(tmp_
     out = tmp_path / "b.onnx"
     quantize(onnx_model, out, dim, config=QuantConfig(method="minmax", target="x86-vnni", uint8_input=True))
     ref = quantized[1]
-    import onnxruntime as ort
+    import onnxruntime as ort  # noqa: PLC0415
 
     x = np.random.default_rng(1).integers(0, 256, (1, 416, 416, 4)).astype(np.uint8)
-    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"images": x})[0]  # noqa: E731
-    assert np.array_equal(run(out), run(ref))  # the same model as from the full [0, 1] range
+    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (out, ref))
+    assert np.array_equal(a.run(None, {"images": x})[0], b.run(None, {"images": x})[0])  # the same model as from the full [0, 1] range
 
 
 def test_byte_input_refuses_what_it_cannot_make_exact(tmp_path, onnx_model, quantized):

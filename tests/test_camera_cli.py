@@ -155,7 +155,7 @@ def test_stream_lost_mid_run_reconnects_then_exits_1(onnx_model, person_video, m
             raise camera.SDKError("refused on purpose")
 
     stream = DroppingStream()
-    monkeypatch.setattr(camera, "open_source", lambda text: stream.open())
+    monkeypatch.setattr(camera, "open_source", lambda text, what="source": stream.open())
     code = main(["camera", "--model", str(onnx_model), "--source", "rtsp://cam/live", "--headless",
                  "--reconnect", "2"])
     out, err = capsys.readouterr()
