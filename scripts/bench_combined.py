@@ -2,7 +2,8 @@
 the unpruned FP32 model and the official export.py FP32, all timed in ONE run.
 
     python -m scripts.bench_combined [--levels 0.3,0.5,0.7,0.7r16] [--round N] [--epochs 20] [--calib-method entropy] [--runs 40]
-                                      [--activation ReLU] [--uint8-input] [--work /tmp/edge-prune-bench] [--docs-dir docs/pruning/combined]
+                                      [--activation ReLU] [--uint8-input] [--work /tmp/edge-prune-bench]
+                                      [--docs-dir docs/pruning/combined]
 
 The chain per level is what a user runs, one SDK command each (kept in --work, so a rerun resumes):
   python -m sdk prune --criterion fmc --level L --data ...   (BatchNorm re-estimated on 64 training images)

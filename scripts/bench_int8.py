@@ -15,12 +15,13 @@ one pre/post-processing scores every row; the graphs are untouched.
 SDK rows: FP32; INT8 with minmax and entropy calibration in the form `quantize` picks for this CPU (shared
 Concat scales, conv channels padded for the fast kernel); the steps behind it, each against the row before
 (Concat scales separate and channels unpadded; + shared Concat scales; + channel padding = the default;
-LeakyRelu approximated as Relu, not a default; + uint8 input, `quantize --uint8-input`, opt-in); and the forms chosen for other CPUs (x86 AVX2 without VNNI,
-ARM64), timed here to show why the form depends on the CPU. With --relu-epochs N (default 20; 0 skips them), the
-model fine-tuned N epochs with ReLU in place of its LeakyReLU (`python -m sdk train --activation ReLU --epochs N
---warmup-epochs 1 --hyp mosaic=0 --no-val`: no val image is seen, the final EMA weights are kept) and its INT8
-models (each also with + uint8 input): onnxruntime absorbs a Relu into the conv's requantization, a LeakyRelu costs a lookup pass. --control adds
-the same fine-tune with the LeakyReLU kept, which separates the activation's effect from the extra training. The
+LeakyRelu approximated as Relu, not a default; + uint8 input, `quantize --uint8-input`, opt-in); and the forms
+chosen for other CPUs (x86 AVX2 without VNNI, ARM64), timed here to show why the form depends on the CPU. With
+--relu-epochs N (default 20; 0 skips them), the model fine-tuned N epochs with ReLU in place of its LeakyReLU
+(`python -m sdk train --activation ReLU --epochs N --warmup-epochs 1 --hyp mosaic=0 --no-val`: no val image is
+seen, the final EMA weights are kept) and its INT8 models (each also + uint8 input): onnxruntime absorbs a Relu
+into the conv's requantization, a LeakyRelu costs a lookup pass. --control adds the same fine-tune with the
+LeakyReLU kept, which separates the activation's effect from the extra training. The
 fine-tunes are kept in --work (a rerun reuses them). With --profile, the onnxruntime op profile
 (sdk.quant.profile) of the default INT8 model and of SDK FP32: where the time goes. Timing: every model in one process, one call each in turn, onnxruntime intra-op spinning
 disabled (with spinning on, idle sessions' threads steal the cores: times 2-3x high, ratios distorted).

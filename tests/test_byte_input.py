@@ -98,7 +98,8 @@ def test_byte_input_ranges_the_input_as_pixels_whatever_the_calibration_saw(tmp_
 
     x = np.random.default_rng(1).integers(0, 256, (1, 416, 416, 4)).astype(np.uint8)
     a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (out, ref))
-    assert np.array_equal(a.run(None, {"images": x})[0], b.run(None, {"images": x})[0])  # the same model as from the full [0, 1] range
+    # the same model as from the full [0, 1] range
+    assert np.array_equal(a.run(None, {"images": x})[0], b.run(None, {"images": x})[0])
 
 
 def test_byte_input_refuses_what_it_cannot_make_exact(tmp_path, onnx_model, quantized):
