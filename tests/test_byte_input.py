@@ -129,3 +129,9 @@ def test_quantize_cli_uint8_input(tmp_path, onnx_model, train_images):
                 "--uint8-input", "-o", tmp_path / "t.onnx")
     assert p.returncode == 1 and p.stderr.strip().splitlines()[-1].startswith("error: --uint8-input: got --target trt")
     assert not (tmp_path / "t.onnx").exists()
+    # refused before the calibration images are even listed (a missing --calib folder is not what it reports)
+    p = run_cli("quantize", "--model", onnx_model, "--calib", tmp_path / "no-such-folder", "--for-cpu", "jetson",
+                "--uint8-input", "-o", tmp_path / "s8.onnx")
+    assert p.returncode == 1 and p.stderr.strip().splitlines()[-1].startswith(
+        "error: --uint8-input: got s8 activations (form for jetson), expected u8")
+    assert not (tmp_path / "s8.onnx").exists()

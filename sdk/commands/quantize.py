@@ -21,8 +21,9 @@ def add_arguments(p):
                         "(build it with build_engine; --activations/--op-types do not apply)")
     p.add_argument("--save-ranges", default=None, help="also keep onnxruntime's JSON calibration ranges here")
     p.add_argument("--uint8-input", action="store_true",
-                   help="the INT8 model takes the letterboxed frame's uint8 RGB bytes (1, H, W, 3): the float "
-                        "conversion and the input quantization cancel, exactly (--target cpu, u8 activations)")
+                   help="the INT8 model takes the letterboxed frame's uint8 bytes, (1, H, W, 4) RGBX where the "
+                        "first conv is padded (x86), else (1, H, W, 3): the float conversion and the input "
+                        "quantization cancel, exactly (--target cpu, u8 activations)")
 
 
 def run(args):
@@ -50,6 +51,10 @@ def run(args):
 
         raise SDKError(f"--model {args.model}: no SDK metadata and no known YOLO layout, expected an FP32 ONNX from "
                        f"'python -m sdk export' or a YOLO exporter ('python -m sdk inspect' tells)")
+    if config.uint8_input:  # refused now, not after minutes of calibration
+        from ..quant.byte_input import check_byte_input
+
+        check_byte_input(meta, config.fmt, config.form())
     paths = calib_paths_from_args(args)
     # Resolve the plan before the (slower) calibration, so a plan naming missing layers fails at once.
     plan_int8_nodes(model, plan, config)

@@ -1,4 +1,5 @@
-"""An INT8 model that takes the letterboxed frame's bytes: `(B, H, W, 3)` uint8 in place of `(B, 3, H, W)` float.
+"""An INT8 model that takes the letterboxed frame's bytes: uint8 `(B, H, W, 3)` (or RGBX `(B, H, W, 4)`, below) in
+place of float `(B, 3, H, W)`.
 
 A YOLO input is pixels x 1/255 and its first QuantizeLinear has scale 1/255 and zero point 0 (the calibrated
 range of an image is [0, 1]), so quantizing the float input gives back the bytes it was made from: the float
@@ -17,8 +18,15 @@ from ..errors import SDKError
 INPUT_SCALE = np.float32(1 / 255.0)  # what sdk.preprocess multiplies pixels by, and so the input's u8 scale
 
 
-def check_pixel_input(meta, what: str = "uint8_input") -> None:
-    """The model's input must be plain pixels x 1/255 (no mean/std) for its bytes to be the quantized input."""
+def check_byte_input(meta, fmt: str, form, what: str = "uint8_input") -> None:
+    """Whether a model with metadata `meta`, quantized in format `fmt` to the Int8Form `form`, can take bytes: its
+    input must be plain pixels x 1/255 (no mean/std), the format QDQ and the activations u8 (zero point 0).
+    Cheap: callers check before calibrating."""
+    if fmt != "qdq":
+        raise SDKError(f"{what}: got format {fmt}, expected qdq")
+    if form.activations != "u8":
+        raise SDKError(f"{what}: got {form.activations} activations (form for {form.target}), expected u8: the "
+                       f"bytes are the quantized input only with zero point 0")
     plain = not any(meta.mean) and all(v == 1 for v in meta.std)
     if not plain or np.float32(meta.scale) != INPUT_SCALE or meta.channel_order.upper() not in ("RGB", "BGR"):
         raise SDKError(f"{what}: got input pre-processing scale {meta.scale:.6g}, mean {list(meta.mean)}, std "

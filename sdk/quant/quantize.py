@@ -49,8 +49,9 @@ class QuantConfig:
     # it moves the first conv (3 input channels), the 18-channel detection convs and a pruned model's odd counts
     # off onnxruntime's slow generic QLinearConv path. None: as the form for `target` says (x86: on).
     pad_channels: bool = None
-    # the model takes the letterboxed frame's uint8 RGB bytes, (B, H, W, 3): the float conversion before it and
-    # the input QuantizeLinear inside it cancel, exactly (sdk.quant.byte_input); onnxruntime CPU only
+    # the model takes the letterboxed frame's uint8 bytes, (B, H, W, 4) RGBX where the first conv is padded, else
+    # (B, H, W, 3) RGB: the float conversion before it and the input QuantizeLinear inside it cancel, exactly
+    # (sdk.quant.byte_input); onnxruntime CPU only
     uint8_input: bool = False
     extra: dict = field(default_factory=dict)
 
@@ -188,16 +189,11 @@ def quantize(model_path, output, ranges_cache, plan=None, config=None, method=No
     if not int8:
         raise SDKError(f"precision plan {plan.to_dict()}: selects no quantizable layer "
                        f"({', '.join(config.op_types)}), expected at least one int8 layer")
-    if config.uint8_input:  # before calibration's ranges are spent on a model that cannot take bytes
-        from .byte_input import check_pixel_input
-
-        check_pixel_input(metadata_of(model))
-        if config.fmt != "qdq":
-            raise SDKError(f"uint8_input: got format {config.fmt}, expected qdq")
     form = config.form()
-    if config.uint8_input and form.activations != "u8":
-        raise SDKError(f"uint8_input: got {form.activations} activations (form for {form.target}), expected u8: "
-                       f"the bytes are the quantized input only with zero point 0")
+    if config.uint8_input:  # the quantize command checks it before calibrating, too
+        from .byte_input import check_byte_input
+
+        check_byte_input(metadata_of(model), config.fmt, form)
     act = q.QuantType.QUInt8 if form.activations == "u8" else q.QuantType.QInt8
     fmt = q.QuantFormat.QDQ if config.fmt == "qdq" else q.QuantFormat.QOperator
     with _quiet_ort_warnings(), tempfile.TemporaryDirectory(prefix="sdk-quant-") as work, \
