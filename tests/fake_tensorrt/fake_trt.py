@@ -276,19 +276,27 @@ def make_tensorrt(flavour="8.5"):
                    "correct?\""
         return None
 
+    constant_index = {}  # id(model) -> (model, {name: TensorProto}) of the model last looked into
+
     def _initializer(model, name):
-        from onnx import numpy_helper
+        """The initializer (first) or Constant output called `name`, and its array; (None, None) if neither.
+        One index per model: a scan per Q/DQ input made parsing a 700-node QDQ graph take seconds."""
+        from onnx import TensorProto, helper, numpy_helper
 
-        for t in model.graph.initializer:
-            if t.name == name:
-                return t, numpy_helper.to_array(t)
-        for n in model.graph.node:
-            if n.op_type == "Constant" and n.output[0] == name:
-                from onnx import helper
-
-                t = helper.get_attribute_value(n.attribute[0])
-                return t, numpy_helper.to_array(t)
-        return None, None
+        hit = constant_index.get(id(model))
+        if hit is None or hit[0] is not model:
+            index = {t.name: t for t in model.graph.initializer}
+            for n in model.graph.node:
+                if n.op_type == "Constant":
+                    index.setdefault(n.output[0], n)
+            constant_index.clear()
+            hit = constant_index[id(model)] = (model, index)
+        t = hit[1].get(name)
+        if t is None:
+            return None, None
+        if not isinstance(t, TensorProto):  # a Constant node: its value attribute
+            t = helper.get_attribute_value(t.attribute[0])
+        return t, numpy_helper.to_array(t)
 
     def _qdq_parse_error(model, node, logger):
         """onnx-tensorrt QuantDequantLinearHelper (onnxOpImporters.cpp) as it treats Q/DQ nodes."""
