@@ -31,7 +31,7 @@ def detect(args):
     sinks = camera.sinks_from_args(args)  # outputs first: a bad path or a taken port fails before any camera opens
 
     threads = {"threads": args.threads} if args.threads else {}  # onnxruntime intra-op threads
-    spin = camera.spin_from_args(args)  # onnxruntime's idle threads: off in the pipeline unless --spinning on
+    spin = camera.spin_from_args(args)  # onnxruntime's threads spin in runs only, unless --spinning
     detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
                         options=model_options_from_args(args), spin=spin, resize=REALTIME_RESIZE,
                         **threads)  # options: --imgsz, foreign layouts

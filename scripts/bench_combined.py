@@ -18,9 +18,10 @@ and adds the unpruned model fine-tuned the same way (scripts.bench_int8's --relu
 --uint8-input adds each INT8 model again in the byte-input form (`quantize --uint8-input`: uint8 NHWC input, the
 input's float conversion and QuantizeLinear cancelled, exact), so its gain is measured in the same run.
 Rows: official export.py FP32 (the speed reference), unpruned SDK FP32 and INT8, and per level FP32 and INT8.
-Latency: onnxruntime CPU, batch 1, 416, model only, sessions timed one call each in turn with intra-op spinning
-disabled (sdk.quant.speed, sdk.bench.benchmark_runner); ratios of the p50s and of the fastest calls (the latter
-nearer an idle machine when other jobs share the cores). mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap
+Every checkpoint is exported again by this tree (seconds) and quantized again from the kept ranges, so a changed
+export or INT8 path is always what is measured. Latency: onnxruntime CPU, batch 1, 416, model only, sessions
+timed one call each in turn, their threads spinning in runs only (sdk.quant.speed, sdk.bench.benchmark_runner);
+ratios of the p50s and of the fastest calls (the latter nearer an idle machine when other jobs share the cores). mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap
 over the val images (200 resamples, seed 0) for the noise of a 30-image split. Writes <docs-dir>/combined.md
 and .json; the last stdout line is JSON.
 """
@@ -83,6 +84,8 @@ def main(argv=None):
 
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
     from sdk.experiments.prune_steps import Recipe
+    from sdk.export.onnx_export import export_onnx
+    from sdk.models.checkpoint import load_checkpoint
     from sdk.quant.cpu import choose_form, read_cpu
     from sdk.report import describe_machine
     from sdk.quant.flops import model_gflops
@@ -119,26 +122,29 @@ def main(argv=None):
             quantize(fp32, out, str(cache), config=QuantConfig(method=args.calib_method, uint8_input=byte_in))
             models[label + (", uint8 input" if byte_in else "")] = (str(out), params, level)
 
-    props = {pp.key: pp.value for pp in load_model(base["onnx"]).metadata_props}
+    def export(checkpoint, name):
+        """The checkpoint exported by this tree's exporter (seconds), not the ONNX kept in --work when it was
+        trained: a changed export path is always measured, as a changed INT8 path is."""
+        return str(export_onnx(load_checkpoint(checkpoint)[0], d / f"{name}.onnx", imgsz=416,
+                               source=Path(checkpoint).name)[0])
+
+    base_onnx = export(args.weights, "unpruned")
+    props = {pp.key: pp.value for pp in load_model(base_onnx).metadata_props}
     official = export_official_style(args.weights, str(d / "official_fp32.onnx"), 416, props)
     models = {"official export.py FP32": (official, base["params"], 0.0),
-              "unpruned SDK FP32": (base["onnx"], base["params"], 0.0)}
-    add_int8("unpruned SDK INT8", base["onnx"], "unpruned", base["params"], 0.0)
+              "unpruned SDK FP32": (base_onnx, base["params"], 0.0)}
+    add_int8("unpruned SDK INT8", base_onnx, "unpruned", base["params"], 0.0)
     act = f" {args.activation}" if args.activation else ""
     if args.activation:
-        from sdk.export.onnx_export import export_onnx
-        from sdk.models.checkpoint import load_checkpoint
-
         ckpt = fine_tuned(args.weights, args.data, args.epochs, args.activation, work / "unpruned-ft")
-        onnx_fp32 = str(export_onnx(load_checkpoint(ckpt)[0], d / "unpruned-act.onnx", imgsz=416,
-                                    source=ckpt.name)[0])
+        onnx_fp32 = export(ckpt, "unpruned-act")
         models[f"unpruned{act} FP32"] = (onnx_fp32, base["params"], 0.0)
         add_int8(f"unpruned{act} INT8", onnx_fp32, f"unpruned-{args.activation.lower()}", base["params"], 0.0)
     train_info = {}
     for (lv, round_to), r in recipes.items():
         ft = r.finetune("fmc")
         name = f"fmc-{int(round(lv * 100))}" + (f" round {round_to}" if round_to else "") + act
-        onnx_fp32 = ft["score"]["onnx"]
+        onnx_fp32 = export(work / r.finetune_name("fmc") / "best.pt", name.replace(" ", "-"))
         models[f"{name} FP32"] = (onnx_fp32, ft["score"]["params"], lv)
         add_int8(f"{name} INT8", onnx_fp32, name.replace(" round ", "r").replace(" ", "-"), ft["score"]["params"], lv)
         hist = ft["finetune"]["history"]
@@ -151,7 +157,10 @@ def main(argv=None):
         log(f"scoring {label}")
         rows.append({"model": label, "level": lv, "params": params, "gflops": round(model_gflops(path), 3),
                      "mb": round(os.path.getsize(path) / 2**20, 2), **score(path, val)})
-    log(f"timing {len(models)} models, {args.runs} interleaved calls each, spinning off")
+    from sdk.bench import BENCH_SPIN
+    from sdk.runners.onnxruntime import spin_text
+
+    log(f"timing {len(models)} models, {args.runs} interleaved calls each, {spin_text(BENCH_SPIN)}")
     timed = time_side_by_side({k: v[0] for k, v in models.items()}, args.threads, args.runs)
     p50 = {k: v["p50_ms"] for k, v in timed.items()}
     fastest = {k: v["min_ms"] for k, v in timed.items()}
@@ -170,13 +179,14 @@ def main(argv=None):
                             and act in r["model"]])
             for kind in ("FP32", "INT8")}
 
-    log("profiling (onnxruntime op profile, 20 calls each, spinning off)")
+    log(f"profiling (onnxruntime op profile, 20 calls each, {spin_text(BENCH_SPIN)})")
     profiles = {label: profile_row(op_profile(path, args.threads, runs=20)) for label, (path, _, _) in models.items()
                 if label != "official export.py FP32"}
     form = choose_form(read_cpu())
     result = {"rows": rows, "profiles": profiles, "cost_fit": fits, "training": train_info, "epochs": args.epochs,
               "activation": args.activation, "uint8_input": args.uint8_input, "calib_method": args.calib_method,
               "calib_images": len(calib), "runs": args.runs, "threads": args.threads, "int8_form": form.to_dict(),
+              "spinning": spin_text(BENCH_SPIN),
               "machine": describe_machine(threads=args.threads), "load_avg": list(os.getloadavg())}
     write(result, Path(args.docs_dir))
     tmp.cleanup()
@@ -212,7 +222,8 @@ def write(result, docs_dir):
     lines = [f"Pruning (FMC, {result['epochs']}-epoch fine-tune{act}) + INT8 ({result['calib_method']} calibration, "
              f"{result['calib_images']} images, form {result['int8_form']['activations']} activations / "
              f"{'7' if result['int8_form']['reduce_range'] else '8'}-bit weights for this CPU). "
-             f"{result['runs']} interleaved calls per model, spinning off, {result['threads']} threads. "
+             f"{result['runs']} interleaved calls per model, {result.get('spinning', 'no spinning')}, "
+             f"{result['threads']} threads. "
              f"Machine: {result['machine']}; load average at the end "
              f"{' / '.join(f'{v:.1f}' for v in result['load_avg'])} (shared with other jobs).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

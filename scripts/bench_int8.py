@@ -155,6 +155,8 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
+    from sdk.bench import BENCH_SPIN
+    from sdk.runners.onnxruntime import spin_text
     from sdk.compare import Comparator
     from sdk.data.datasets import load_dataset
     from sdk.export.onnx_export import export_onnx
@@ -229,7 +231,7 @@ def main(argv=None):
 
     ds = load_dataset(args.data, names=meta.names)
     # Timing: one call of each model in turn (rounds = runs), sessions without spinning (the Comparator's)
-    with Comparator(models, ds, threads=args.threads) as cmp:  # one pre/post-processing, interleaved, no spinning
+    with Comparator(models, ds, threads=args.threads) as cmp:  # one pre/post-processing, interleaved
         comparison = cmp.run(runs=args.runs, rounds=args.runs)
     rows = [{"model": r.label, "map50": r.map50, "map50_95": r.map50_95, "size_mb": r.size_mb, "ms_p50": r.p50_ms,
              "speed_vs_baseline_fp32": r.speedup, "gflops": round(model_gflops(models[r.label]), 3)}
@@ -254,7 +256,7 @@ def main(argv=None):
                 ["model", "ms p50", "speed vs official FP32", "GFLOP/s", "mAP@.5", "mAP@.5:.95", "MB",
                  "beats every baseline (speed and mAP@.5)", "step: speed / mAP@.5 vs the row it changes"])
     load = os.getloadavg()
-    print(f"machine: {describe_machine(m)}; onnxruntime CPU {args.threads} threads, no spinning, {args.runs} calls "
+    print(f"machine: {describe_machine(m)}; onnxruntime CPU {args.threads} threads, {spin_text(BENCH_SPIN)}, {args.runs} calls "
           f"per model one at a time in turn; int8 kernel: {int8_kernel(m['cpu_flags'])}; {len(ds)} val images, "
           f"{len(paths)} calib images; load average {' / '.join(f'{v:.1f}' for v in load)}")
     result = {"rows": rows, "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "threads": args.threads, "runs": args.runs,

@@ -70,6 +70,8 @@ def main(argv=None):
 
     import torch
 
+    from sdk.bench import BENCH_SPIN
+    from sdk.runners.onnxruntime import spin_text
     from sdk.compare import Comparator
     from sdk.data.datasets import load_dataset
     from sdk.data.images import read_image
@@ -142,7 +144,7 @@ def main(argv=None):
         qat.export_qat_onnx(ptq_ft, out / "ptq_finetuned.onnx", args.imgsz, extra={"epochs": 0})
         models["PTQ INT8 of the fine-tuned FP32 (control)"] = str(out / "ptq_finetuned.onnx")
 
-    log("scoring and timing (interleaved, no spinning)")
+    log(f"scoring and timing (interleaved, {spin_text(BENCH_SPIN)})")
     with Comparator(models, val, threads=args.ort_threads) as cmp:
         for label, sc in cmp.score().items():
             log(f"{label}: mAP@.5 {sc['map50']:.4f} mAP@.5:.95 {sc['map50_95']:.4f}")
@@ -161,7 +163,7 @@ def main(argv=None):
              for r in rows]
     print_table(table, headers)
     machine = (f"{describe_machine(comparison.machine)}; onnxruntime CPU with {args.ort_threads} intra-op "
-               f"thread(s), no spinning, torch with {args.threads} thread(s), load average "
+               f"thread(s), {spin_text(BENCH_SPIN)}, torch with {args.threads} thread(s), load average "
                f"{os.getloadavg()[0]:.1f} at the end")
     print(f"machine: {machine}")
     result = {"rows": rows, "weights": Path(args.weights).name, "machine": machine, "imgsz": args.imgsz,

@@ -1,5 +1,7 @@
-"""What onnxruntime's spinning costs the camera pipeline: the same pipeline with intra-op spinning on (the
-onnxruntime default) and off, alternating rounds in ONE run.
+"""What onnxruntime's spinning costs the camera pipeline: spinning on (its default), off, and in runs only.
+
+The same pipeline with intra-op spinning on, off, and in runs only (stopped the moment a run returns), rounds
+rotating in ONE run.
 
     python -m scripts.bench_spin [--model m.onnx] [--frames 40] [--rounds 6] [--threads 0]
 
@@ -7,10 +9,10 @@ The pipeline (sdk.video.pipeline) runs capture, prepare and render threads besid
 2-core machine onnxruntime's intra-op threads, which spin after each run by default, compete with them. Each
 round runs the full pipeline (decode, letterbox, inference, NMS, drawing, JSON-lines sink) on the shared person
 video, once per setting, the order alternating; reported: end-to-end FPS, p50 latency and the model's own FPS
-inside the pipeline, medians over rounds, and the median of the paired per-round FPS ratios. --threads 0 keeps
-onnxruntime's default thread count (what the pipeline uses). Without --model it exports the shared checkpoint at
-416. The sessions run as opened here (Pipeline(spin=None)); the pipeline's own default (sdk.video.pipeline.
-PIPELINE_SPIN, spinning off) was chosen from this measurement. The last line is JSON.
+inside the pipeline, medians over rounds, and the median of the paired per-round FPS ratios to spinning on.
+--threads 0 keeps onnxruntime's default thread count (what the pipeline uses). Without --model it exports the
+shared checkpoint at 416. The sessions run as opened here (Pipeline(spin=None)); the pipeline's own default
+(sdk.video.pipeline.PIPELINE_SPIN) was chosen from this measurement. The last line is JSON.
 """
 import argparse
 import json
@@ -22,11 +24,14 @@ import time
 
 
 
-def runner(path, threads, spinning):
-    """The SDK's onnxruntime runner with onnxruntime's default (spin=None) or its idle threads not spinning."""
+SETTINGS = {"spinning on (default)": None, "spinning off": False, "spinning in runs only": "run"}
+
+
+def runner(path, threads, spin):
+    """The SDK's onnxruntime runner with a `spin` setting (sdk.runners.onnxruntime.session_options)."""
     from sdk.runners.onnxruntime import OnnxRuntimeRunner
 
-    return OnnxRuntimeRunner(path, threads=threads or None, spin=None if spinning else False).load()
+    return OnnxRuntimeRunner(path, threads=threads or None, spin=spin).load()
 
 
 def main(argv=None):
@@ -42,12 +47,11 @@ def main(argv=None):
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-spin-")
     model = model_or_export(args.model, args.weights, tmp.name)
-    dets = {"spinning on (default)": Detector(None, runner=runner(model, args.threads, True)),
-            "spinning off": Detector(None, runner=runner(model, args.threads, False))}
+    dets = {label: Detector(None, runner=runner(model, args.threads, spin)) for label, spin in SETTINGS.items()}
     stats = {k: [] for k in dets}
     labels = list(dets)
     for r in range(args.rounds):
-        for label in labels[r % 2:] + labels[:r % 2]:
+        for label in labels[r % len(labels):] + labels[:r % len(labels)]:
             time.sleep(0.5)  # the other session's pool has stopped spinning before this round starts
             s = pipeline_round(dets[label], args.video, args.start + r * args.frames, args.frames, tmp.name,
                                spin=None)
@@ -59,8 +63,9 @@ def main(argv=None):
         rows[label] = {"e2e_fps": round(statistics.median(s["e2e_fps"] for s in ss), 2),
                        "p50_latency_ms": round(statistics.median(s["p50_ms"] for s in ss), 1),
                        "model_fps_inside": round(statistics.median(s["model_fps"] for s in ss), 2)}
-    on, off = (stats[k] for k in labels)
-    ratio = statistics.median(b["e2e_fps"] / a["e2e_fps"] for a, b in zip(on, off))
+    on = stats[labels[0]]
+    ratios = {label: round(statistics.median(b["e2e_fps"] / a["e2e_fps"] for a, b in zip(on, stats[label])), 3)
+              for label in labels[1:]}
     for d in dets.values():
         d.close()
     tmp.cleanup()
@@ -68,8 +73,9 @@ def main(argv=None):
     print("|---|---|---|---|")
     for label, r in rows.items():
         print(f"| {label} | {r['e2e_fps']:.2f} | {r['p50_latency_ms']:.0f} | {r['model_fps_inside']:.2f} |")
-    print(f"spinning off / on, end-to-end FPS (median of paired rounds): {ratio:.3f}")
-    result = {"rows": rows, "off_over_on_fps": round(ratio, 3), "rounds": args.rounds, "frames": args.frames,
+    for label, ratio in ratios.items():
+        print(f"{label} / spinning on, end-to-end FPS (median of paired rounds): {ratio:.3f}")
+    result = {"rows": rows, "fps_over_spinning_on": ratios, "rounds": args.rounds, "frames": args.frames,
               "threads": args.threads or "onnxruntime default", "machine": describe_machine(),
               "load_avg": list(os.getloadavg())}
     print(f"machine: {result['machine']}; load average {' / '.join(f'{v:.1f}' for v in result['load_avg'])}")

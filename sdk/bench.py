@@ -6,6 +6,11 @@ import numpy as np
 from .postprocess import postprocess
 
 
+# benchmarks' onnxruntime sessions spin in a run, never after it (sdk.runners.onnxruntime.session_options): timed
+# interleaved, a model reads what it reads alone (docs/int8.md, "Method"), and as fast as the camera pipeline runs it
+BENCH_SPIN = "run"
+
+
 def percentiles(ms):
     ms = np.asarray(ms, np.float64)
     return {"p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95)),
@@ -56,24 +61,27 @@ def bench_detector(detector, frames, runs=50, warmup=5):
 
 
 def benchmark_runner(path, threads=None, **kw):
-    """An onnxruntime session for a benchmark timed interleaved with others: idle threads do not spin."""
+    """An onnxruntime session for a benchmark timed interleaved with others: its pool threads spin only while a
+    run lasts (BENCH_SPIN), so an idle session never takes the cores of the one being timed."""
     from .runners.onnxruntime import OnnxRuntimeRunner
 
-    return OnnxRuntimeRunner(path, threads=threads, spin=False, **kw).load()
+    return OnnxRuntimeRunner(path, threads=threads, spin=BENCH_SPIN, **kw).load()
 
 
 def interleaved_model_bench(runners_and_inputs, runs=30, warmup=3, rounds=5):
     """Time several models side by side in one run: rounds of each, interleaved, so machine noise hits all alike.
 
     `runners_and_inputs` maps a label to (runner, input array). Returns {label: percentiles}. onnxruntime
-    sessions must be opened with spinning off (`benchmark_runner`, or `spin=False`): a session left spinning
-    steals the cores of the one being timed, so this refuses them rather than report distorted ratios.
+    sessions must not spin once a run has returned (`benchmark_runner`: spin="run", or spin=False): a session left
+    spinning steals the cores of the one being timed, so this refuses them rather than report distorted ratios.
     """
+    from .runners.onnxruntime import spin_mode
+
     spinning = [k for k, (r, _) in runners_and_inputs.items()
-                if getattr(r, "backend", None) == "onnxruntime" and getattr(r, "spin", False) is not False]
+                if getattr(r, "backend", None) == "onnxruntime" and spin_mode(getattr(r, "spin", False)) == "on"]
     if spinning and len(runners_and_inputs) > 1:
-        raise ValueError(f"interleaved timing of {', '.join(spinning)}: onnxruntime sessions opened with spinning "
-                         f"on; open them with spin=False (sdk.bench.benchmark_runner)")
+        raise ValueError(f"interleaved timing of {', '.join(spinning)}: onnxruntime sessions whose idle threads "
+                         f"spin; open them with spin={BENCH_SPIN!r} (sdk.bench.benchmark_runner) or spin=False")
     times = {k: [] for k in runners_and_inputs}
     for label, (runner, x) in runners_and_inputs.items():
         time_model(runner, x, runs=warmup, warmup=0)
@@ -84,5 +92,5 @@ def interleaved_model_bench(runners_and_inputs, runs=30, warmup=3, rounds=5):
     return {k: percentiles(v) for k, v in times.items()}
 
 
-__all__ = ["bench_detector", "benchmark_runner", "interleaved_model_bench", "percentiles", "time_model", "time_end_to_end",
+__all__ = ["BENCH_SPIN", "bench_detector", "benchmark_runner", "interleaved_model_bench", "percentiles", "time_model", "time_end_to_end",
            "postprocess"]

@@ -41,7 +41,7 @@ def test_scores_equal_eval_and_outputs_are_compared_with_the_reference(onnx_mode
     with Comparator({"fp32": str(onnx_model), "again": str(onnx_model), "rounded": str(fp16_weights_model)},
                     val8, threads=1) as cmp:
         result = cmp.run(time=False, outputs=True)
-        assert all(d.runner.spin is False for d in cmp._detectors.values())  # every session it opened
+        assert all(d.runner.spin == "run" for d in cmp._detectors.values())  # every session it opened
     with Detector(str(onnx_model), backend="ort", conf=EVAL_CONF, iou=EVAL_IOU) as det:
         ref = evaluate(det, val8, progress=False)
     fp32, again, rounded = (result.row(k) for k in ("fp32", "again", "rounded"))
@@ -49,12 +49,12 @@ def test_scores_equal_eval_and_outputs_are_compared_with_the_reference(onnx_mode
     assert again.outputs["boxes_px_all"] == 0 and again.outputs["scores"] == 0 and again.map50_delta_pt == 0
     assert 0 < rounded.outputs["boxes_px"] < 2 and rounded.outputs["scores"] < 0.05
     assert abs(rounded.map50_delta_pt) < 2
-    assert result.images == 8 and result.reference == "fp32" and result.spinning is False
+    assert result.images == 8 and result.reference == "fp32" and result.spinning == "run"
     d = json.loads(json.dumps(result.to_dict()))
     assert [r["label"] for r in d["rows"]] == ["fp32", "again", "rounded"] and "timing" not in d["rows"][0]
 
 
-def test_interleaved_timing_with_spinning_off(onnx_model, fp16_weights_model):
+def test_interleaved_timing_without_idle_spinning(onnx_model, fp16_weights_model):
     result = compare({"a": str(onnx_model), "b": str(fp16_weights_model), "a again": str(onnx_model)}, threads=1,
                      runs=4, rounds=2)
     a, b, a2 = result.rows
@@ -69,18 +69,27 @@ def test_interleaved_bench_refuses_spinning_sessions(onnx_model):
     x = np.zeros((1, 3, 416, 416), np.float32)
     quiet = benchmark_runner(str(onnx_model), threads=1)
     spinning = OnnxRuntimeRunner(str(onnx_model), threads=1).load()
+    never = OnnxRuntimeRunner(str(onnx_model), threads=1, spin=False).load()
     try:
+        # benchmarks: spinning within a run, stopped when it returns (onnxruntime reads back what it holds)
         so = quiet.session.get_session_options()
-        assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-        assert so.get_session_config_entry("session.inter_op.allow_spinning") == "0"
-        with pytest.raises(ValueError, match="spin=False"):
+        assert so.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+        assert so.get_session_config_entry("session.force_spinning_stop") == "1"
+        assert never.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert "spinning in runs only" in quiet.describe() and "no spinning" in never.describe()
+        with pytest.raises(ValueError, match="spin='run'"):
             interleaved_model_bench({"quiet": (quiet, x), "spinning": (spinning, x)}, runs=1, warmup=0, rounds=1)
+        both = interleaved_model_bench({"quiet": (quiet, x), "never": (never, x)}, runs=2, warmup=0, rounds=1)
+        assert all(t["p50_ms"] > 0 for t in both.values())
+        with pytest.raises(ValueError, match="spin: got 'always', expected None, True, False or 'run'"):
+            OnnxRuntimeRunner(str(onnx_model), spin="always")
         # production sessions keep onnxruntime's default: the entry is not set at all
         with pytest.raises(RuntimeError, match="does not have configuration"):
             spinning.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
     finally:
         quiet.close()
         spinning.close()
+        never.close()
 
 
 def test_pytorch_column_matches_the_export(checkpoint, onnx_model, val8):

@@ -31,17 +31,21 @@ def add_arguments(p):
     add_spin_arg(p)
 
 
+SPINNING_FLAGS = {"run": "run", "off": False, "on": True}  # --spinning: the runner's spin value
+
+
 def add_spin_arg(p):
-    p.add_argument("--spinning", choices=("off", "on"), default=None,
-                   help="onnxruntime's idle intra-op threads: off (default here: capture, pre/post-processing "
-                        "and drawing need the cores between inferences; docs/camera.md has the measurement) or on "
-                        "(onnxruntime's own default)")
+    p.add_argument("--spinning", choices=SPINNING_FLAGS, default=None,
+                   help="onnxruntime's intra-op threads: run (default here: they spin within an inference and stop "
+                        "when it returns, so capture, pre/post-processing and drawing get the cores between "
+                        "inferences; docs/camera.md has the measurement), off (never spin) or on (onnxruntime's "
+                        "own default: they also spin after each inference)")
 
 
 def spin_from_args(args):
     """The pipeline's onnxruntime spinning setting: --spinning, else the pipeline's default."""
     flag = getattr(args, "spinning", None)
-    return PIPELINE_SPIN if flag is None else flag == "on"
+    return PIPELINE_SPIN if flag is None else SPINNING_FLAGS[flag]
 
 
 def add_source_args(p):

@@ -7,6 +7,7 @@
 """
 import sys
 
+from ..bench import BENCH_SPIN
 from ..errors import SDKError
 from . import args as groups
 from .common import print_json_last, print_table
@@ -45,7 +46,7 @@ def run(args):
     def runner_kw(model, backend):
         kw = {"threads": args.threads} if args.threads else {}
         if args.bench and choose_backend(model, backend)[0] == "ort":
-            kw["spin"] = False  # timed side by side: idle sessions must not spin (sdk.bench.benchmark_runner)
+            kw["spin"] = BENCH_SPIN  # timed side by side: idle sessions must not spin (sdk.bench.benchmark_runner)
         return kw
 
     backends = {k: args.backend if k == "fp32" else "ort" for k in models}

@@ -13,8 +13,8 @@ all timed side by side in one run. What Polygraphy's `Comparator` is to its runn
 - Outputs: the canonical (boxes, 5 + classes) rows of each model against the reference model's on the same
   input: the largest box and score differences, on the boxes the reference is confident about and on all.
 - Timing: `sdk.bench.interleaved_model_bench` (rounds of each model in turn). The onnxruntime sessions the
-  comparator opens never spin when idle (`spin=False`): with spinning on, the idle sessions' threads steal the
-  cores of the one being timed and every ratio moves.
+  comparator opens spin in runs only (`spin="run"`, sdk.bench.BENCH_SPIN): with onnxruntime's default spinning,
+  the idle sessions' threads steal the cores of the one being timed and every ratio moves.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ..bench import BENCH_SPIN
 from ..errors import SDKError
 
 CONFIDENT = 0.25  # reference objectness above which a candidate box counts for the box difference
@@ -64,7 +65,7 @@ class Comparison:
     runs: int = 0
     rounds: int = 0
     threads: int | None = None
-    spinning: bool = False
+    spinning: str = "run"  # the sessions' spin setting (sdk.runners.onnxruntime.session_options)
     machine: dict = field(default_factory=dict)
 
     def row(self, label: str) -> ModelResult:
@@ -104,7 +105,7 @@ class Comparator:
 
     # ------------------------------------------------------------ models
     def detector(self, label: str):
-        """The Detector of one model (opened on first use; onnxruntime sessions without spinning)."""
+        """The Detector of one model (opened on first use; onnxruntime sessions spinning in runs only)."""
         from ..detector import Detector
 
         if label not in self._detectors:
@@ -112,7 +113,7 @@ class Comparator:
             if isinstance(model, (str, os.PathLike)):
                 from ..runners import load_runner
 
-                kw = {"spin": False, "threads": self.threads} if str(model).lower().endswith(".onnx") else {}
+                kw = {"spin": BENCH_SPIN, "threads": self.threads} if str(model).lower().endswith(".onnx") else {}
                 runner, _ = load_runner(str(model), "ort" if kw else "auto", **kw)
                 self._owned.add(label)
             else:
@@ -241,7 +242,7 @@ class Comparator:
         return Comparison(rows=rows, reference=self.reference, images=len(ds) if ds is not None else 0,
                           boxes=getattr(ds, "num_boxes", 0) if ds is not None else 0,
                           runs=getattr(self, "_runs", 0), rounds=getattr(self, "_rounds", 0), threads=self.threads,
-                          spinning=False, machine=machine())
+                          spinning=BENCH_SPIN, machine=machine())
 
     # ------------------------------------------------------------ lifetime
     def close(self) -> None:

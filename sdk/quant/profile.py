@@ -1,5 +1,5 @@
 """Where an ONNX model's time goes on onnxruntime CPU: per-op-type and per-node kernel time from onnxruntime's
-own profiler (SessionOptions.enable_profiling), on a session whose idle threads do not spin.
+own profiler (SessionOptions.enable_profiling), on a session whose threads spin in runs only (sdk.bench.BENCH_SPIN).
 
 The profile is of the graph onnxruntime actually runs (after its QDQ fusions and layout transformation), so the op
 names are onnxruntime's kernels: QLinearConv, QLinearLeakyRelu, QLinearConcat, NhwcMaxPool, Transpose, ...
@@ -23,10 +23,11 @@ def op_profile(path, threads=2, runs=20, warmup=3):
     """
     import onnxruntime as ort
 
+    from ..bench import BENCH_SPIN
     from ..runners.onnxruntime import session_options
 
     with tempfile.TemporaryDirectory(prefix="sdk-profile-") as tmp:
-        so = session_options(threads, spin=False)  # the runners' settings, idle threads not spinning
+        so = session_options(threads, spin=BENCH_SPIN)  # as the benchmarks time it: spinning in runs only
         so.enable_profiling = True
         so.profile_file_prefix = str(Path(tmp) / "p")
         sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])

@@ -1,8 +1,8 @@
 """Whether an INT8 model is faster than its FP32 source HERE: measured, never assumed.
 
-Both models are timed in one process, one call each in turn, on sessions whose idle threads do not spin
-(`sdk.bench.benchmark_runner`): a spinning idle pool would take the cores from the session being timed (2-3x high
-times, distorted ratios; issue 19). Production sessions keep onnxruntime's default.
+Both models are timed in one process, one call each in turn, on sessions whose threads spin in runs only
+(`sdk.bench.benchmark_runner`): an idle pool left spinning would take the cores from the session being timed
+(2-3x high times, distorted ratios; issue 19). The camera pipeline runs its session the same way.
 """
 
 from .cpu import read_cpu
@@ -29,7 +29,7 @@ def int8_verdict(int8_path, fp32_path, threads=2, runs=40):
     cpu = read_cpu()
     where = f"{cpu.name} ({' '.join(cpu.simd) or 'flags unknown'})"
     if ratio >= 1.0:
-        text = f"INT8 is {ratio:.2f}x faster than FP32 on {where}: measured, {runs} interleaved runs, spinning off"
+        text = f"INT8 is {ratio:.2f}x faster than FP32 on {where}: measured, {runs} interleaved runs, spinning in runs only"
     else:
         text = (f"INT8 is SLOWER than FP32 on {where} ({ratio:.2f}x, {runs} interleaved runs): keep FP32 here, or "
                 f"quantize with another form (--for-cpu, --activations, --reduce-range) and measure again")

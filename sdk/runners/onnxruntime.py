@@ -19,10 +19,35 @@ def _ort():
     return onnxruntime
 
 
+IN_RUN = "run"  # spin=IN_RUN: pool threads spin between a run's ops and stop the moment the run returns
+
+
+def spin_mode(spin) -> str:
+    """'on' (None: onnxruntime's default, or True), 'off' (False) or 'run' (IN_RUN); ValueError naming `spin`."""
+    if spin is None or spin is True:
+        return "on"
+    if spin is False:
+        return "off"
+    if spin == IN_RUN:
+        return IN_RUN
+    raise ValueError(f"spin: got {spin!r}, expected None, True, False or {IN_RUN!r}")
+
+
+def spin_text(spin) -> str:
+    """How a `spin` setting reads in tables and descriptions."""
+    return {"on": "spinning on", "off": "no spinning", IN_RUN: "spinning in runs only"}[spin_mode(spin)]
+
+
 def session_options(threads=None, spin=None):
-    """`spin`: None keeps onnxruntime's default (idle pool threads spin, the lowest latency for one session);
-    False stops idle threads spinning, for sessions timed side by side in one process: a spinning idle pool
-    steals the cores of the session being timed (times 2-3x high, ratios moved; issue 19, docs/int8.md)."""
+    """`spin`: how onnxruntime's intra-op pool threads wait for work.
+
+    None keeps onnxruntime's default: they spin, in a run and after it, the lowest latency for a lone session, but
+    the idle pool keeps the cores busy after the run returns. False: they never spin (each op wakes them through
+    the OS). IN_RUN ("run"): they spin between the ops of a run and stop as soon as it returns (onnxruntime's
+    `session.force_spinning_stop`, as onnxruntime_perf_test's --disable_spinning_between_run): a run keeps the
+    cheap hand-over between ops, and a session timed beside others, or the pipeline's capture and drawing
+    threads, get the cores between runs. Measured in docs/int8.md and docs/camera.md (issue 19)."""
+    mode = spin_mode(spin)
     ort = _ort()
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -31,7 +56,9 @@ def session_options(threads=None, spin=None):
         so.inter_op_num_threads = 1
     if spin is not None:
         for key in ("session.intra_op.allow_spinning", "session.inter_op.allow_spinning"):
-            so.add_session_config_entry(key, "1" if spin else "0")
+            so.add_session_config_entry(key, "0" if mode == "off" else "1")
+    if mode == IN_RUN:
+        so.add_session_config_entry("session.force_spinning_stop", "1")
     so.log_severity_level = 3
     return so
 
@@ -42,7 +69,8 @@ class OnnxRuntimeRunner(Runner):
     def __init__(self, path, providers=None, threads=None, spin=None):
         super().__init__(path)
         self.requested_providers = providers
-        self.spin = spin  # None: onnxruntime's default; False for interleaved benchmarks (see session_options)
+        spin_mode(spin)  # a bad value fails here, not at load
+        self.spin = spin  # None: onnxruntime's default; IN_RUN for benchmarks and the pipeline (see session_options)
         self.threads = threads if threads is not None else int(os.environ.get("SDK_ORT_THREADS", "0")) or None
         self.session = None
 
@@ -73,11 +101,12 @@ class OnnxRuntimeRunner(Runner):
         self.session = None
 
     def set_spin(self, spin) -> bool:
-        """Open the session again with another idle-thread setting (onnxruntime fixes it when a session is
-        created); True when it was reopened. `spin` as in `session_options`; None and True both spin."""
-        if spin is None or (spin is not False) == (self.spin is not False):
+        """Open the session again with another spinning setting (onnxruntime fixes it when a session is created);
+        True when it was reopened. `spin` as in `session_options`; None leaves the session as it is, and True
+        keeps a session opened with onnxruntime's default (which spins)."""
+        if spin is None or spin_mode(spin) == spin_mode(self.spin):
             return False
-        self.spin = bool(spin)
+        self.spin = spin
         if self.loaded:
             self.close()
             self.load()
@@ -98,5 +127,5 @@ class OnnxRuntimeRunner(Runner):
 
     def describe(self):
         threads = f", {self.threads} threads" if self.threads else ""
-        spin = ", no spinning" if self.spin is False else ""
+        spin = "" if self.spin is None else f", {spin_text(self.spin)}"
         return f"onnxruntime ({', '.join(self.providers)}{threads}{spin})"

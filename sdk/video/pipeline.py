@@ -26,7 +26,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 
@@ -39,9 +39,10 @@ from .stats import LIVE_WINDOW, RunStats, sum_capture_stats
 FILE_SLOTS = 1  # prepared frames a file stream may have waiting (files never drop; more would only add latency)
 RECENT_S = 1.0  # a stream that produced a frame this recently is waited for when a batch is assembled
 BATCH_TIMEOUT_S = 0.04  # longest wait for the other streams once one frame is ready (DeepStream: ~1/fps)
-# onnxruntime's idle intra-op threads do not spin in the pipeline: capture, prepare and render threads need the
-# cores between inferences (measured with scripts/bench_spin.py; the table is in docs/camera.md, "Benchmarks")
-PIPELINE_SPIN = False
+# onnxruntime's intra-op threads spin in a run, never after it: capture, prepare and render threads get the cores
+# between inferences, and a run keeps the cheap hand-over between its ops (scripts/bench_spin.py measured on, off
+# and in runs only; the table is in docs/camera.md, "Benchmarks")
+PIPELINE_SPIN = "run"
 
 __all__ = ["Pipeline", "StreamResult", "LIVE_WINDOW", "PIPELINE_SPIN", "RunStats", "batch_plan"]
 
@@ -113,10 +114,11 @@ class Pipeline:
     track: ByteTrack ids per stream (`tracker_config`: sdk.track.TrackerConfig); lines/zones: LineSpec/ZoneSpec
         (sdk.track.parse_line/parse_zone), each for one stream or all; they imply `track`.
     loop, reconnect, max_frames: applied to sources given as FrameSources; max_frames is per stream.
-    spin: whether the detector's onnxruntime session keeps its idle threads spinning; False by default
-        (PIPELINE_SPIN: the other stages need the cores), True for onnxruntime's default, None to keep the
-        session as it was opened. A session opened otherwise is reopened once, here (open it with
-        `Detector(..., spin=False)` to avoid that); backends without a spinning pool ignore it.
+    spin: how the detector's onnxruntime session's threads wait (sdk.runners.onnxruntime.session_options):
+        "run" by default (PIPELINE_SPIN: spinning in runs only, the other stages get the cores between them),
+        False never, True onnxruntime's default, None to keep the session as it was opened. A session opened
+        otherwise is reopened once, here (open it with `Detector(..., spin="run")` to avoid that); backends
+        without a spinning pool ignore it.
     """
 
     def __init__(self, detector, sources, sinks: Sequence = (), info: Optional[dict] = None,
@@ -124,7 +126,7 @@ class Pipeline:
                  handle_signals: bool = True, track: bool = False, tracker_config=None, lines: Sequence = (),
                  zones: Sequence = (), loop: bool = False, reconnect: ReconnectPolicy = ReconnectPolicy(),
                  batch_timeout_s: float = BATCH_TIMEOUT_S, names: Optional[Sequence[str]] = None,
-                 spin: Optional[bool] = PIPELINE_SPIN):
+                 spin: Union[bool, str, None] = PIPELINE_SPIN):
         if isinstance(sources, (FrameSource, ThreadedCapture)):
             sources = [sources]
         if not sources:
