@@ -256,9 +256,9 @@ def main(argv=None):
                 ["model", "ms p50", "speed vs official FP32", "GFLOP/s", "mAP@.5", "mAP@.5:.95", "MB",
                  "beats every baseline (speed and mAP@.5)", "step: speed / mAP@.5 vs the row it changes"])
     load = os.getloadavg()
-    print(f"machine: {describe_machine(m)}; onnxruntime CPU {args.threads} threads, {spin_text(BENCH_SPIN)}, {args.runs} calls "
-          f"per model one at a time in turn; int8 kernel: {int8_kernel(m['cpu_flags'])}; {len(ds)} val images, "
-          f"{len(paths)} calib images; load average {' / '.join(f'{v:.1f}' for v in load)}")
+    print(f"machine: {describe_machine(m)}; onnxruntime CPU {args.threads} threads, {spin_text(BENCH_SPIN)}, "
+          f"{args.runs} calls per model one at a time in turn; int8 kernel: {int8_kernel(m['cpu_flags'])}; "
+          f"{len(ds)} val images, {len(paths)} calib images; load average {' / '.join(f'{v:.1f}' for v in load)}")
     result = {"rows": rows, "cpu": m["cpu"], "cpu_flags": m["cpu_flags"], "threads": args.threads, "runs": args.runs,
               "calib_images": len(paths), "val_images": len(ds), "python": m["python"], "machine": m,
               "spinning": False, "interleave": "one call per model in turn", "load_avg": list(load),

@@ -92,5 +92,5 @@ def interleaved_model_bench(runners_and_inputs, runs=30, warmup=3, rounds=5):
     return {k: percentiles(v) for k, v in times.items()}
 
 
-__all__ = ["BENCH_SPIN", "bench_detector", "benchmark_runner", "interleaved_model_bench", "percentiles", "time_model", "time_end_to_end",
-           "postprocess"]
+__all__ = ["BENCH_SPIN", "bench_detector", "benchmark_runner", "interleaved_model_bench", "percentiles", "time_model",
+           "time_end_to_end", "postprocess"]

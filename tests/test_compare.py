@@ -1,5 +1,5 @@
 """The comparator and the report module: N models on one data loader (scores equal `eval`'s, outputs compared
-with the reference, interleaved timing with spinning off), tables, JSON and the machine description."""
+with the reference, interleaved timing, spinning in runs only), tables, JSON and the machine description."""
 import json
 import logging
 

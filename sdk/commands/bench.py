@@ -16,7 +16,8 @@ def add_arguments(p):
     p.add_argument("--source", default=None, help="images for the end-to-end timing (default: a synthetic 768x432 "
                                                   "frame, the size of the shared videos)")
     p.add_argument("--against", default=None, metavar="FP32_ONNX",
-                   help="an INT8 model's FP32 source: time both here (interleaved, spinning in runs only) and say which is faster")
+                   help="an INT8 model's FP32 source: time both here (interleaved, spinning in runs only) and say "
+                        "which is faster")
     add_runs(p, runs=100, warmup=10)
     add_concurrency(p)
 

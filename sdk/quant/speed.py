@@ -29,7 +29,8 @@ def int8_verdict(int8_path, fp32_path, threads=2, runs=40):
     cpu = read_cpu()
     where = f"{cpu.name} ({' '.join(cpu.simd) or 'flags unknown'})"
     if ratio >= 1.0:
-        text = f"INT8 is {ratio:.2f}x faster than FP32 on {where}: measured, {runs} interleaved runs, spinning in runs only"
+        text = (f"INT8 is {ratio:.2f}x faster than FP32 on {where}: measured, {runs} interleaved runs, spinning in "
+                f"runs only")
     else:
         text = (f"INT8 is SLOWER than FP32 on {where} ({ratio:.2f}x, {runs} interleaved runs): keep FP32 here, or "
                 f"quantize with another form (--for-cpu, --activations, --reduce-range) and measure again")
