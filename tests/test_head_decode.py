@@ -6,25 +6,11 @@ import copy
 import onnx
 from onnx import shape_inference
 
+from scripts.bench_layouts import _official_decode as official_decode  # the official in-place decode
+
 from .conftest import letterboxed_batch
 
 ELEMENTWISE = {"Mul", "Add", "Sub", "Pow", "Sigmoid"}
-
-
-def official_decode(det, maps):
-    """The official yolo.py decode of (bs, na, ny, nx, no) maps, as the SDK head decoded before (the reference)."""
-    import torch
-
-    z = []
-    for i, xi in enumerate(maps):
-        bs, na, ny, nx, no = xi.shape
-        yv, xv = torch.meshgrid(torch.arange(ny), torch.arange(nx), indexing="ij")
-        grid = torch.stack((xv, yv), 2).view(1, 1, ny, nx, 2).float()
-        y = xi.sigmoid()
-        xy = (y[..., 0:2] * 2.0 - 0.5 + grid) * float(det.stride[i])
-        wh = (y[..., 2:4] * 2) ** 2 * det.anchor_grid[i]
-        z.append(torch.cat((xy, wh, y[..., 4:]), -1).view(bs, -1, no))
-    return torch.cat(z, 1)
 
 
 def test_decode_equals_the_official_decode_on_real_images(yolo_model, pennfudan):
