@@ -21,9 +21,10 @@ Rows: official export.py FP32 (the speed reference), unpruned SDK FP32 and INT8,
 Every checkpoint is exported again by this tree (seconds) and quantized again from the kept ranges, so a changed
 export or INT8 path is always what is measured. Latency: onnxruntime CPU, batch 1, 416, model only, sessions
 timed one call each in turn, their threads spinning in runs only (sdk.quant.speed, sdk.bench.benchmark_runner);
-ratios of the p50s and of the fastest calls (the latter nearer an idle machine when other jobs share the cores). mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap
-over the val images (200 resamples, seed 0) for the noise of a 30-image split. Writes <docs-dir>/combined.md
-and .json; the last stdout line is JSON.
+ratios of the p50s and of the fastest calls (the latter nearer an idle machine when other jobs share the cores).
+mAP: Penn-Fudan val through onnxruntime (conf 0.001, IoU 0.65), with a bootstrap over the val images (200
+resamples, seed 0) for the noise of a 30-image split. Writes <docs-dir>/combined.md and .json; the last stdout
+line is JSON.
 """
 import argparse
 import json
@@ -83,11 +84,13 @@ def main(argv=None):
     import torch
 
     from calibrators.data_reader import ImageCalibrationReader, calibration_images
+    from sdk.bench import BENCH_SPIN
     from sdk.experiments.prune_steps import Recipe
     from sdk.export.onnx_export import export_onnx
     from sdk.models.checkpoint import load_checkpoint
     from sdk.quant.cpu import choose_form, read_cpu
     from sdk.report import describe_machine
+    from sdk.runners.onnxruntime import spin_text
     from sdk.quant.flops import model_gflops
     from sdk.quant.layers import load_model, metadata_of
     from sdk.quant.quantize import QuantConfig, calibrate, quantize
@@ -157,9 +160,6 @@ def main(argv=None):
         log(f"scoring {label}")
         rows.append({"model": label, "level": lv, "params": params, "gflops": round(model_gflops(path), 3),
                      "mb": round(os.path.getsize(path) / 2**20, 2), **score(path, val)})
-    from sdk.bench import BENCH_SPIN
-    from sdk.runners.onnxruntime import spin_text
-
     log(f"timing {len(models)} models, {args.runs} interleaved calls each, {spin_text(BENCH_SPIN)}")
     timed = time_side_by_side({k: v[0] for k, v in models.items()}, args.threads, args.runs)
     p50 = {k: v["p50_ms"] for k, v in timed.items()}
@@ -222,7 +222,7 @@ def write(result, docs_dir):
     lines = [f"Pruning (FMC, {result['epochs']}-epoch fine-tune{act}) + INT8 ({result['calib_method']} calibration, "
              f"{result['calib_images']} images, form {result['int8_form']['activations']} activations / "
              f"{'7' if result['int8_form']['reduce_range'] else '8'}-bit weights for this CPU). "
-             f"{result['runs']} interleaved calls per model, {result.get('spinning', 'no spinning')}, "
+             f"{result['runs']} interleaved calls per model, {result['spinning']}, "
              f"{result['threads']} threads. "
              f"Machine: {result['machine']}; load average at the end "
              f"{' / '.join(f'{v:.1f}' for v in result['load_avg'])} (shared with other jobs).", "",

@@ -16,9 +16,6 @@ import sys
 import tempfile
 import time
 
-SETTINGS = {"spinning on (default)": None, "spinning off": False, "spinning in runs only": "run"}
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=None)
@@ -32,6 +29,7 @@ def main(argv=None):
     import numpy as np
 
     from scripts.bench_pipeline import SHARED, model_or_export
+    from scripts.bench_spin import SETTINGS
     from sdk.bench import random_input, time_model
     from sdk.report import describe_machine
     from sdk.runners.onnxruntime import OnnxRuntimeRunner

@@ -8,7 +8,7 @@ rotating in ONE run.
 The pipeline (sdk.video.pipeline) runs capture, prepare and render threads beside the inference call; on a
 2-core machine onnxruntime's intra-op threads, which spin after each run by default, compete with them. Each
 round runs the full pipeline (decode, letterbox, inference, NMS, drawing, JSON-lines sink) on the shared person
-video, once per setting, the order alternating; reported: end-to-end FPS, p50 latency and the model's own FPS
+video, once per setting, the order rotating; reported: end-to-end FPS, p50 latency and the model's own FPS
 inside the pipeline, medians over rounds, and the median of the paired per-round FPS ratios to spinning on.
 --threads 0 keeps onnxruntime's default thread count (what the pipeline uses). Without --model it exports the
 shared checkpoint at 416. The sessions run as opened here (Pipeline(spin=None)); the pipeline's own default
@@ -24,7 +24,7 @@ import time
 
 
 
-SETTINGS = {"spinning on (default)": None, "spinning off": False, "spinning in runs only": "run"}
+SETTINGS = {"spinning on (default)": None, "spinning off": False, "spinning in runs only": "run"}  # label: spin
 
 
 def runner(path, threads, spin):

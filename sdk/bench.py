@@ -4,11 +4,12 @@ import time
 import numpy as np
 
 from .postprocess import postprocess
+from .runners.onnxruntime import IN_RUN, spin_mode
 
 
 # benchmarks' onnxruntime sessions spin in a run, never after it (sdk.runners.onnxruntime.session_options): timed
 # interleaved, a model reads what it reads alone (docs/int8.md, "Method"), and as fast as the camera pipeline runs it
-BENCH_SPIN = "run"
+BENCH_SPIN = IN_RUN
 
 
 def percentiles(ms):
@@ -75,8 +76,6 @@ def interleaved_model_bench(runners_and_inputs, runs=30, warmup=3, rounds=5):
     sessions must not spin once a run has returned (`benchmark_runner`: spin="run", or spin=False): a session left
     spinning steals the cores of the one being timed, so this refuses them rather than report distorted ratios.
     """
-    from .runners.onnxruntime import spin_mode
-
     spinning = [k for k, (r, _) in runners_and_inputs.items()
                 if getattr(r, "backend", None) == "onnxruntime" and spin_mode(getattr(r, "spin", False)) == "on"]
     if spinning and len(runners_and_inputs) > 1:

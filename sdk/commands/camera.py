@@ -14,6 +14,7 @@ import sys
 from ..errors import SDKError
 from ..preprocess import REALTIME_RESIZE
 from ..runners import choose_backend
+from ..runners.onnxruntime import IN_RUN
 from ..track.bytetrack import ANCHORS, TrackerConfig
 from ..track.counting import parse_line, parse_zone
 from ..video.http_sink import add_http_arguments, http_options
@@ -31,7 +32,7 @@ def add_arguments(p):
     add_spin_arg(p)
 
 
-SPINNING_FLAGS = {"run": "run", "off": False, "on": True}  # --spinning: the runner's spin value
+SPINNING_FLAGS = {"run": IN_RUN, "off": False, "on": True}  # --spinning: the runner's spin value
 
 
 def add_spin_arg(p):

@@ -65,7 +65,7 @@ class Comparison:
     runs: int = 0
     rounds: int = 0
     threads: int | None = None
-    spinning: str = "run"  # the sessions' spin setting (sdk.runners.onnxruntime.session_options)
+    spinning: str = BENCH_SPIN  # the sessions' spin setting (sdk.runners.onnxruntime.session_options)
     machine: dict = field(default_factory=dict)
 
     def row(self, label: str) -> ModelResult:

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import SDKError
+from ..runners.onnxruntime import IN_RUN
 from ..visualize import draw_detections, draw_overlay
 from .sources import Frame, FrameSource, ReconnectPolicy, ThreadedCapture
 from .stats import LIVE_WINDOW, RunStats, sum_capture_stats
@@ -42,7 +43,7 @@ BATCH_TIMEOUT_S = 0.04  # longest wait for the other streams once one frame is r
 # onnxruntime's intra-op threads spin in a run, never after it: capture, prepare and render threads get the cores
 # between inferences, and a run keeps the cheap hand-over between its ops (scripts/bench_spin.py measured on, off
 # and in runs only; the table is in docs/camera.md, "Benchmarks")
-PIPELINE_SPIN = "run"
+PIPELINE_SPIN = IN_RUN
 
 __all__ = ["Pipeline", "StreamResult", "LIVE_WINDOW", "PIPELINE_SPIN", "RunStats", "batch_plan"]
 
