@@ -14,11 +14,11 @@ The same as `python -m sdk camera`, written out as the API's loop: sources, a de
 the stats. The work is in sdk/video (sources, sinks, pipeline) and sdk/track. See docs/camera.md.
 Needs the SDK installed (`pip install -e .` in the repository).
 """
-import argparse
 import sys
 
 from sdk.cli import guarded
-from sdk.commands import camera  # the flags, and their names in error messages
+from sdk.commands import camera  # the flags
+from sdk.commands.args import CommandParser  # library errors name a parameter ('output ...'); it adds the flag
 from sdk.commands.inspect import model_options_from_args  # layout flags for models from other exporters
 from sdk.detector import Detector
 from sdk.preprocess import REALTIME_RESIZE  # large frames shrink through exact 2x halvings (sdk/preprocess.py)
@@ -35,8 +35,7 @@ def detect(args):
     detector = Detector(args.model, backend=args.backend, conf=args.conf, iou=args.iou, max_det=args.max_det,
                         options=model_options_from_args(args), spin=spin, resize=REALTIME_RESIZE,
                         **threads)  # options: --imgsz, foreign layouts
-    # csi://0, /dev/video0, rtsp://..., files; errors name the flag
-    sources = [open_source(uri, "--source") for uri in args.source or [None]]
+    sources = [open_source(uri) for uri in args.source or [None]]  # csi://0, /dev/video0, rtsp://..., files
     print(f"backend: {detector.runner.describe()} ({detector.backend_reason}); {len(sources)} source(s)",
           file=sys.stderr)
 
@@ -57,10 +56,15 @@ def detect(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="camera_detect.py", description=__doc__.splitlines()[0])
+    parser = CommandParser(prog="camera_detect.py", description=__doc__.splitlines()[0])
     camera.add_arguments(parser)
-    args = parser.parse_args(argv)
-    return guarded(lambda: detect(args))
+
+    def parse_and_detect():  # a bad value (--conf 2) is one error line too, not argparse's usage
+        args = parser.parse_args(argv)
+        with parser.flags_in_errors():
+            return detect(args)
+
+    return guarded(parse_and_detect)
 
 
 if __name__ == "__main__":

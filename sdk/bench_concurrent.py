@@ -67,11 +67,11 @@ def bench_concurrent(make_detector: Callable[[int], object], frames: Sequence[np
     wall = time.perf_counter() - t0
     if errors:
         e = errors[0]
-        raise e if isinstance(e, SDKError) else SDKError(f"--concurrency {concurrency}: a client failed "
+        raise e if isinstance(e, SDKError) else SDKError(f"concurrency {concurrency}: a client failed "
                                                          f"({type(e).__name__}: {e}), expected every request to "
                                                          f"succeed")
     if any(t.is_alive() for t in threads):
-        raise SDKError(f"--concurrency {concurrency}: clients still running after {timeout_s} s, expected them done")
+        raise SDKError(f"concurrency {concurrency}: clients still running after {timeout_s} s, expected them done")
     all_e2e = [v for per in e2e for v in per]
     lat = percentiles(all_e2e)
     inf = percentiles([v for per in infer for v in per])

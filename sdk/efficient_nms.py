@@ -28,11 +28,11 @@ def add_efficient_nms(src, dst, conf=0.25, iou=0.45, max_det=100):
     from .fileio import atomic_path
 
     if not 0.0 <= conf <= 1.0:
-        raise SDKError(f"--conf: got {conf}, expected a score between 0 and 1")
+        raise SDKError(f"conf: got {conf}, expected a score between 0 and 1")
     if not 0.0 < iou <= 1.0:
-        raise SDKError(f"--iou: got {iou}, expected an IoU in (0, 1]")
+        raise SDKError(f"iou: got {iou}, expected an IoU in (0, 1]")
     if not 1 <= max_det <= 4096:
-        raise SDKError(f"--max-det: got {max_det}, expected 1..4096 (EfficientNMS keeps at most 4096 boxes)")
+        raise SDKError(f"max_det: got {max_det}, expected 1..4096 (EfficientNMS keeps at most 4096 boxes)")
     model = onnx.load(str(src))
     g = model.graph
     if any(n.op_type == "EfficientNMS_TRT" for n in g.node):

@@ -105,12 +105,12 @@ def write_metadata(src: str, out: str, options: Optional[ModelOptions] = None) -
     from .metadata import ModelMetadata  # noqa: PLC0415
 
     if Path(src).suffix.lower() in ENGINE_SUFFIXES:
-        raise SDKError(f"--write-metadata: got engine {src}, expected an ONNX model (write the metadata into the "
+        raise SDKError(f"write_metadata: got engine {src}, expected an ONNX model (write the metadata into the "
                        f"ONNX, then build the engine from it with build_engine)")
     if not str(out).lower().endswith(".onnx"):
-        raise SDKError(f"--write-metadata: got '{out}', expected a path ending in .onnx")
+        raise SDKError(f"write_metadata: got '{out}', expected a path ending in .onnx")
     if Path(out).resolve() == Path(src).resolve():
-        raise SDKError(f"--write-metadata: got the input file {src}, expected a new path (the original is kept)")
+        raise SDKError(f"write_metadata: got the input file {src}, expected a new path (the original is kept)")
     proto = _load_onnx(src)
     meta = ModelMetadata.from_props({p.key: p.value for p in proto.metadata_props})
     inputs, outputs = onnx_specs(proto)
@@ -122,6 +122,6 @@ def write_metadata(src: str, out: str, options: Optional[ModelOptions] = None) -
     del proto.metadata_props[:]
     for k, v in {**keep, **full.to_props()}.items():
         proto.metadata_props.add(key=k, value=v)
-    with atomic_path(out, "--write-metadata", suffix=".onnx") as tmp:
+    with atomic_path(out, "write_metadata", suffix=".onnx") as tmp:
         onnx.save(proto, str(tmp))
     return Path(out)

@@ -321,19 +321,19 @@ def parse_names(value) -> list:
     if p.suffix.lower() in (".yaml", ".yml"):
         from .yamlfile import read_yaml  # noqa: PLC0415
 
-        data = read_yaml(p, f"--names {text}", "a data yaml with 'names:'")
+        data = read_yaml(p, f"names {text}", "a data yaml with 'names:'")
         names = data.get("names") if isinstance(data, dict) else None
         if isinstance(names, dict):
             names = [names[k] for k in sorted(names)]
         if not isinstance(names, list) or not names:
-            raise SDKError(f"--names {text}: got no 'names' list, expected a data yaml with names: [...]")
+            raise SDKError(f"names {text}: got no 'names' list, expected a data yaml with names: [...]")
         return [str(n) for n in names]
     if p.is_file():
         names = [line.strip() for line in p.read_text().splitlines() if line.strip()]
     else:
         names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise SDKError(f"--names {text}: got no names, expected a comma list, a text file or a data yaml")
+        raise SDKError(f"names {text}: got no names, expected a comma list, a text file or a data yaml")
     return names
 
 
@@ -346,18 +346,18 @@ def parse_anchors(value) -> list:
     if p.suffix.lower() in (".yaml", ".yml") and p.is_file():
         from .yamlfile import read_yaml  # noqa: PLC0415
 
-        data = read_yaml(p, f"--anchors {text}", "a model cfg yaml with 'anchors:'")
+        data = read_yaml(p, f"anchors {text}", "a model cfg yaml with 'anchors:'")
         anchors = data.get("anchors") if isinstance(data, dict) else None
         if not isinstance(anchors, list):
-            raise SDKError(f"--anchors {text}: got no 'anchors' list, expected a model cfg yaml")
+            raise SDKError(f"anchors {text}: got no 'anchors' list, expected a model cfg yaml")
         return parse_anchors(anchors)
     try:
         levels = [[float(v) for v in part.split(",") if v.strip()] for part in text.replace(";", "/").split("/")]
     except ValueError:
-        raise SDKError(f"--anchors {text}: got non-numbers, expected w,h pairs per level split by '/' "
+        raise SDKError(f"anchors {text}: got non-numbers, expected w,h pairs per level split by '/' "
                        f"(e.g. 10,13,16,30,33,23/30,61,62,45,59,119/116,90,156,198,373,326) or a cfg yaml")
     if not levels or any(not lv or len(lv) % 2 for lv in levels):
-        raise SDKError(f"--anchors {text}: got {levels}, expected w,h pairs per level split by '/'")
+        raise SDKError(f"anchors {text}: got {levels}, expected w,h pairs per level split by '/'")
     return levels
 
 
@@ -453,7 +453,7 @@ def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[M
     if options.imgsz:
         imgsz = tuple(int(v) for v in options.imgsz)
         if static and imgsz != hw:
-            raise SDKError(f"--imgsz: got {imgsz[0]}x{imgsz[1]}, expected {hw[0]}x{hw[1]} (the input '{spec.name}' "
+            raise SDKError(f"imgsz: got {imgsz[0]}x{imgsz[1]}, expected {hw[0]}x{hw[1]} (the input '{spec.name}' "
                            f"is fixed at that size)")
     elif static:
         imgsz = hw
@@ -482,7 +482,7 @@ def resolve_model(inputs: Sequence, outputs: Sequence, meta, options: Optional[M
         notes.append(f"no class names in the file: using class0..class{nc - 1} (pass --names, or write them into "
                      f"the file with 'python -m sdk inspect MODEL --names ... --write-metadata OUT.onnx')")
     if layout.nc is not None and len(names) < layout.nc:
-        raise SDKError(f"--names: got {len(names)} names, expected {layout.nc} (the model's classes)")
+        raise SDKError(f"names: got {len(names)} names, expected {layout.nc} (the model's classes)")
     scale = options.scale
     if scale is None:
         scale = 1.0 if np.dtype(spec.dtype) == np.uint8 else (meta.scale if has else 1 / 255.0)

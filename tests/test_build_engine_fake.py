@@ -102,7 +102,7 @@ def test_unmatched_override_is_an_error(trt, onnx_model, tmp_path, spec, needles
 
 def test_strict_fails_and_writes_nothing_when_overrides_are_ignored(trt, onnx_model, tmp_path):
     out = tmp_path / "m.engine"
-    with pytest.raises(SDKError, match="--strict: layer .* got fp16 in the engine, expected fp32"):
+    with pytest.raises(SDKError, match="strict: layer .* got fp16 in the engine, expected fp32"):
         build_engine(onnx_model, out, precision="fp16", layer_precision=["model.77*:fp32"],
                      precision_constraints="none", strict=True, **QUIET)
     assert not out.exists() and not list(tmp_path.iterdir())
@@ -142,7 +142,7 @@ def test_dla_settings(trt, onnx_model, tmp_path):
     assert ("IBuilderConfig.DLA_core", 1) in trt.CALLS
     assert "GPU_FALLBACK" in flags_set(trt)
     trt.num_dla_cores = 0  # an Orin Nano
-    with pytest.raises(SDKError, match="--dla-core: got 0, expected a core below 0"):
+    with pytest.raises(SDKError, match="dla_core: got 0, expected a core below 0"):
         build_engine(onnx_model, tmp_path / "n.engine", precision="fp16", dla_core=0, **QUIET)
 
 
@@ -225,6 +225,6 @@ def test_parser_errors_are_one_line(trt85, onnx_model, tmp_path, monkeypatch):
     from sdk.tensorrt import api
 
     monkeypatch.setattr(api, "network_flags", lambda trt: 0)
-    with pytest.raises(SDKError, match=r"--onnx .*: TensorRT's ONNX parser failed \(Network must have the "
+    with pytest.raises(SDKError, match=r"onnx .*: TensorRT's ONNX parser failed \(Network must have the "
                                        r"Explicit Batch flag set\)"):
         build_engine(onnx_model, tmp_path / "m.engine", precision="fp16", **QUIET)

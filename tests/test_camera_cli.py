@@ -9,6 +9,7 @@ import time
 import cv2
 import pytest
 
+from sdk.errors import SDKError
 from sdk.video.gstreamer import opencv_has_gstreamer
 
 from .conftest import REPO, assert_one_line_error, run_cli
@@ -90,6 +91,26 @@ def test_bad_input_is_one_line(onnx_model, person_video, extra, needles):
     if extra[-1] == "csi://0" and opencv_has_gstreamer():
         pytest.skip("this OpenCV has GStreamer: csi:// fails later, at the camera")
     assert_one_line_error(run_cli(*args, *extra, timeout=120), *needles)
+
+
+@pytest.mark.parametrize("extra, library, needles", [
+    (["--source", "/no/such/clip.mp4"], "source /no/such/clip.mp4", ["--source /no/such/clip.mp4", "file not found"]),
+    (["--save", "/proc/nope/out.mp4"], "output /proc/nope/out.mp4", ["--output /proc/nope/out.mp4", "writable"]),
+    (["--conf", "2"], None, ["--conf: got 2"]),
+])
+def test_sample_names_flags_where_the_library_names_parameters(onnx_model, person_video, extra, library, needles):
+    """The library's error names its parameter ('output ...'); the sample, like `sdk camera`, reports the flag."""
+    if library:
+        from sdk.video.sinks import create_sink
+        from sdk.video.sources import open_source
+        with pytest.raises(SDKError) as e:
+            open_source(extra[1]) if extra[0] == "--source" else create_sink(extra[1])
+        assert str(e.value).startswith(library + ":"), str(e.value)
+    args = ["--model", str(onnx_model), "--headless", "--max-frames", "1"]
+    args += [] if "--source" in extra else ["--source", str(person_video)]
+    p = subprocess.run([sys.executable, "samples/camera_detect.py", *args, *extra], cwd=str(REPO),
+                       capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert_one_line_error(p, *needles)
 
 
 def test_model_that_is_neither_onnx_nor_engine(tmp_path, person_video):

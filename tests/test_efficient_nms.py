@@ -60,7 +60,7 @@ def test_plugin_inputs_are_the_rows_the_host_nms_sees(e2e, onnx_model, val_image
 
 def test_bad_parameters_and_double_nms_are_refused(e2e, onnx_model, tmp_path):
     out, _ = e2e
-    with pytest.raises(SDKError, match="--iou: got 0"):
+    with pytest.raises(SDKError, match="iou: got 0"):
         add_efficient_nms(onnx_model, tmp_path / "x.onnx", iou=0.0)
     with pytest.raises(SDKError, match="already has EfficientNMS_TRT"):
         add_efficient_nms(out, tmp_path / "y.onnx")

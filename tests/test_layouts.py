@@ -136,7 +136,7 @@ def test_names_and_anchors_in_every_spelling(tmp_path):
     assert parse_anchors("10,13,16,30/30,61,62,45") == [[10, 13, 16, 30], [30, 61, 62, 45]]
     (tmp_path / "cfg.yaml").write_text("anchors:\n  - [10,13, 16,30]\n  - [30,61, 62,45]\n")
     assert parse_anchors(str(tmp_path / "cfg.yaml")) == [[10, 13, 16, 30], [30, 61, 62, 45]]
-    with pytest.raises(SDKError, match="--anchors 1,2,3"):
+    with pytest.raises(SDKError, match="anchors 1,2,3"):
         parse_anchors("1,2,3")
 
 

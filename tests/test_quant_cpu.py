@@ -47,7 +47,7 @@ def test_form_follows_the_cpu_flags(text, act, reduce, kernel):
 def test_named_targets_and_this_machine():
     assert choose_form(cpu_for("x86-avx2")).reduce_range and not choose_form(cpu_for("x86-vnni")).reduce_range
     assert choose_form(cpu_for("jetson")).activations == "s8"
-    with pytest.raises(SDKError, match="--for-cpu: got 'pentium2'"):
+    with pytest.raises(SDKError, match="for_cpu: got 'pentium2'"):
         cpu_for("pentium2")
     host = read_cpu()
     assert host.flags, "this machine's /proc/cpuinfo should list flags"

@@ -351,7 +351,7 @@ def test_a_server_that_dies_is_a_one_line_error(gstreamer):
             for _ in range(500):  # the feeder notices the broken pipe at its next send
                 sink.write(frame, None, {})
                 time.sleep(0.01)
-        assert str(e.value).startswith(f"--output {sink.uri}: got 'the RTSP server process exited (-9)") and \
+        assert str(e.value).startswith(f"output {sink.uri}: got 'the RTSP server process exited (-9)") and \
             "expected the RTSP server to keep running" in str(e.value), str(e.value)
     finally:
         sink.close()
@@ -411,7 +411,7 @@ def test_port_in_use_is_one_line(gstreamer):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(SDKError, match=rf"^--output rtsp://127.0.0.1:{port}/cam: got 'cannot listen on "
+        with pytest.raises(SDKError, match=rf"^output rtsp://127.0.0.1:{port}/cam: got 'cannot listen on "
                                            rf"127.0.0.1 port {port}"):
             create_sink(f"rtsp://127.0.0.1:{port}/cam")
 
@@ -433,7 +433,7 @@ def test_require_token_refuses_rtsp_beyond_loopback(uri):
     with pytest.raises(SDKError) as e:
         create_sink(uri, require_token=True)
     message = str(e.value)
-    assert message.startswith(f"--output {uri.replace('mosaic:', '')}: got an address reachable from other "
+    assert message.startswith(f"output {uri.replace('mosaic:', '')}: got an address reachable from other "
                               f"machines") and \
         "RTSP without authentication, expected a loopback address" in message and \
         "(--http-require-token is set)" in message, message
@@ -466,7 +466,7 @@ def test_default_sdp_folder_is_private_to_the_user(tmp_path, monkeypatch):
     folder.chmod(0o777)  # e.g. planted by someone else, or loosened: never trusted
     with pytest.raises(SDKError) as e:
         create_sink("rtp://127.0.0.1:5004")
-    assert str(e.value).startswith(f"--output rtp://127.0.0.1:5004: sdp: got {folder} writable by others "
+    assert str(e.value).startswith(f"output rtp://127.0.0.1:5004: sdp: got {folder} writable by others "
                                    f"(mode 777), expected a folder of uid {os.getuid()}"), str(e.value)
     folder.rmdir()
     folder.symlink_to(tmp_path)  # a link where the folder should be
@@ -490,7 +490,7 @@ def test_bad_stream_outputs_are_one_line(uri, needles):
     with pytest.raises(SDKError) as e:
         create_sink(uri)
     message = str(e.value)
-    assert message.startswith(f"--output {uri}: ") and "\n" not in message
+    assert message.startswith(f"output {uri}: ") and "\n" not in message
     for n in needles:
         assert n in message, message
 

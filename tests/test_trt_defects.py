@@ -43,7 +43,7 @@ def test_calibration_reads_every_image_it_reports(trt, onnx_model, val_images, t
 
 
 def test_calibration_batch_that_is_not_the_input_shape_is_refused(trt85, onnx_model, val_images, tmp_path):
-    with pytest.raises(SDKError, match=r"--calib-batch-size: got 8, expected 1 .*\(1, 3, 416, 416\)"):
+    with pytest.raises(SDKError, match=r"calib_batch_size: got 8, expected 1 .*\(1, 3, 416, 416\)"):
         build_engine(onnx_model, tmp_path / "m.engine", precision="int8", calib_images=str(val_images),
                      calib_batch_size=8, **QUIET)
     assert not calls(trt85, "Builder.build_serialized_network")
@@ -251,6 +251,6 @@ def test_int8_without_scales_falls_back_with_a_warning(trt10, onnx_model, tmp_pa
     assert report["calibration"]["cache_reused"] and not calls(trt10, "calibrator.get_batch")
     assert report["layer_precisions"].get("int8", 0) <= 2 and report["warnings"]
     assert "INT8" in capsys.readouterr().err
-    with pytest.raises(SDKError, match="--strict: got [0-9]+ of [0-9]+ convolutions in INT8"):
+    with pytest.raises(SDKError, match="strict: got [0-9]+ of [0-9]+ convolutions in INT8"):
         build_engine(onnx_model, tmp_path / "s.engine", precision="int8", calib_cache=str(cache), strict=True,
                      **QUIET)

@@ -66,7 +66,7 @@ def test_dynamic_int8_calibrates_with_a_calibration_profile(trt, dynamic_onnx, v
 
 
 def test_static_onnx_refuses_batch_flags(trt, dynamic_onnx, onnx_model, tmp_path):
-    with pytest.raises(SDKError, match=r"--max-batch: got 4, expected 1 .*static batch.*--dynamic-batch"):
+    with pytest.raises(SDKError, match=r"max_batch: got 4, expected 1 .*static batch.*--dynamic-batch"):
         build_engine(onnx_model, tmp_path / "s.engine", precision="fp16", max_batch=4, **QUIET)
     with pytest.raises(SDKError, match="expected min <= opt <= max"):
         build_engine(dynamic_onnx, tmp_path / "b.engine", precision="fp16", min_batch=4, max_batch=2, **QUIET)

@@ -44,7 +44,7 @@ def test_sink_kind_by_scheme_or_extension(text, kind):
 
 def test_registry_names_http_sink_lazily():
     assert sinks.SINKS["http"] == "sdk.video.http_sink:HttpSink"
-    with pytest.raises(SDKError, match="--output out.png: got a path ending in '.png'"):
+    with pytest.raises(SDKError, match="output out.png: got a path ending in '.png'"):
         sink_kind("out.png")
     with pytest.raises(SDKError, match="got 'ftp://', expected one of"):
         sink_kind("ftp://host/x")
@@ -80,7 +80,7 @@ def test_unwritable_outputs_fail_before_the_run(tmp_path):
 def test_display_sink_explains_why_there_is_no_window(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    with pytest.raises(SDKError, match=r"--output display://: no display \(\$DISPLAY is not set\).*--headless"):
+    with pytest.raises(SDKError, match=r"output display://: no display \(\$DISPLAY is not set\).*--headless"):
         create_sink("display://")
 
 
@@ -172,7 +172,7 @@ def test_a_failing_output_stops_the_run_and_leaves_no_partial_files(onnx_model, 
                         handle_signals=False)
     with pytest.raises(SDKError) as e:
         pipeline.run()
-    assert str(e.value) == ("--output disk://full: writing failed (No space left on device), expected a writable "
+    assert str(e.value) == ("output disk://full: writing failed (No space left on device), expected a writable "
                             "output")
     assert len(outputs[0].writes) == 3 and outputs[0].closed
     assert os.listdir(tmp_path) == []

@@ -134,7 +134,7 @@ def test_one_address_cannot_take_every_slot(sinks):
     finally:
         for s in idle:
             s.close()
-    with pytest.raises(SDKError, match="--http-max-per-client: got 0"):
+    with pytest.raises(SDKError, match="max_per_client: got 0"):
         sinks(max_per_client=0)
     # the default leaves 32 slots to other addresses (the 200-viewer load test from one machine still fits)
     assert sinks().server.limits.per_client() == 256 - 32 and sinks(max_connections=40).server.limits.per_client() == 20

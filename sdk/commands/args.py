@@ -157,7 +157,8 @@ def _canonical(option_strings):
 
 # Library parameters whose flag is not simply the dest (shared by every command).
 PARAMETER_FLAGS = {"calib_images": "--calib", "calibrator": "--calib-method", "max_train_images": "--max-images",
-                   "train_data": "--data"}
+                   "train_data": "--data", "token": "--http-token", "token_file": "--http-token-file",
+                   "max_connections": "--http-max-connections", "max_per_client": "--http-max-per-client"}
 
 
 def name_flags(message, flags):

@@ -202,11 +202,11 @@ def parse_yolo_label(path, width, height, fixes=None):
 
 
 def load_yolo(images, names=None, root=None):
-    paths = list_images(images, "--data")
+    paths = list_images(images, "data")
     samples, fixes = [], {}
     label_paths = [yolo_label_path(p) for p in paths]
     if not any(lp.is_file() or lp.is_symlink() for lp in label_paths):
-        raise SDKError(f"--data {images}: no labels folder found (looked for {label_paths[0]}), expected "
+        raise SDKError(f"data {images}: no labels folder found (looked for {label_paths[0]}), expected "
                        f"YOLO labels at the images -> labels path, a COCO json or a Pascal VOC folder")
     for i, p in enumerate(paths, 1):
         w, h = _image_size(p)
@@ -215,7 +215,7 @@ def load_yolo(images, names=None, root=None):
     nc_seen = max((int(s.classes.max()) + 1 for s in samples if len(s.classes)), default=0)
     names = _names_from(names, nc_seen)
     if nc_seen > len(names):
-        raise SDKError(f"--data {images}: labels use class {nc_seen - 1}, expected classes 0..{len(names) - 1} "
+        raise SDKError(f"data {images}: labels use class {nc_seen - 1}, expected classes 0..{len(names) - 1} "
                        f"({', '.join(names)})")
     return LabelledDataset(samples, names, "yolo", str(root or images), fixes=fixes)
 
@@ -223,16 +223,16 @@ def load_yolo(images, names=None, root=None):
 def load_data_yaml(path, split, names=None):
     import yaml
 
-    text = read_label_text(path, "--data")
+    text = read_label_text(path, "data")
     try:
         cfg = yaml.safe_load(text) or {}
     except yaml.YAMLError as e:  # Python tags (!!python/object) land here too: safe_load builds no objects
         problem = " ".join(str(getattr(e, "problem", None) or e).split())[:80]
-        raise SDKError(f"--data {path}: not a plain data yaml ({problem}), expected train/val/names keys") from None
+        raise SDKError(f"data {path}: not a plain data yaml ({problem}), expected train/val/names keys") from None
     if not isinstance(cfg, dict) or split not in cfg:
-        raise SDKError(f"--data {path}: no '{split}' entry, expected a data yaml with train/val paths")
+        raise SDKError(f"data {path}: no '{split}' entry, expected a data yaml with train/val paths")
     if not isinstance(cfg[split], str) or not isinstance(cfg.get("path") or "", str):
-        raise SDKError(f"--data {path}: '{split}' is {type(cfg[split]).__name__}, expected a path (string)")
+        raise SDKError(f"data {path}: '{split}' is {type(cfg[split]).__name__}, expected a path (string)")
     base = Path(cfg.get("path") or Path(path).parent)
     if not base.is_absolute():
         base = (Path(path).parent / base).resolve()
@@ -243,7 +243,7 @@ def load_data_yaml(path, split, names=None):
         yaml_names = [yaml_names[k] for k in sorted(yaml_names, key=str)]
     if yaml_names is not None and (not isinstance(yaml_names, list) or
                                    not all(isinstance(n, (str, int)) for n in yaml_names)):
-        raise SDKError(f"--data {path}: names is {type(yaml_names).__name__}, expected a list of class names")
+        raise SDKError(f"data {path}: names is {type(yaml_names).__name__}, expected a list of class names")
     yaml_names = [str(n) for n in yaml_names] if yaml_names else None
     return load_dataset(str(target), names=yaml_names or names, split=split)
 
@@ -262,7 +262,7 @@ def _find_image(json_path, file_name, images_dir, split):
     for c in candidates:
         if c.is_file():
             return str(c)
-    raise SDKError(f"--data {json_path}: image '{file_name}' not found (looked in {candidates[0].parent}), "
+    raise SDKError(f"data {json_path}: image '{file_name}' not found (looked in {candidates[0].parent}), "
                    f"expected images beside the json or pass --images DIR")
 
 
@@ -273,7 +273,7 @@ def _coco_id(v):
 def _coco_records(d, path):
     """The three lists of a COCO detection json, every field the loader reads checked (type, range, uniqueness)."""
     def bad(where, got, expected):
-        return SDKError(f"--data {path}: {where} {got}, expected {expected}")
+        return SDKError(f"data {path}: {where} {got}, expected {expected}")
 
     if not isinstance(d, dict):
         raise bad("top level is", type(d).__name__, "a COCO detection json object (images, annotations, categories)")
@@ -324,7 +324,7 @@ def load_coco(path, images_dir=None, split=None, names=None):
     try:
         d = json.loads(Path(path).read_bytes())  # any size (COCO's own train json is 450 MB)
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError is a ValueError
-        raise SDKError(f"--data {path}: not valid JSON ({type(e).__name__}), expected a COCO detection json") from None
+        raise SDKError(f"data {path}: not valid JSON ({type(e).__name__}), expected a COCO detection json") from None
     cats, imgs, anns = _coco_records(d, path)
     cats = sorted(cats, key=lambda c: c["id"])
     cat_index = {c["id"]: i for i, c in enumerate(cats)}
@@ -332,10 +332,10 @@ def load_coco(path, images_dir=None, split=None, names=None):
     by_image = {}
     for n, a in enumerate(anns):
         if a["category_id"] not in cat_index:
-            raise SDKError(f"--data {path}: annotation {a.get('id', '#%d' % n)} has category {a['category_id']}, "
+            raise SDKError(f"data {path}: annotation {a.get('id', '#%d' % n)} has category {a['category_id']}, "
                            f"expected one of {sorted(cat_index)[:20]}")
         if a["image_id"] not in image_ids:
-            raise SDKError(f"--data {path}: annotation {a.get('id', '#%d' % n)} refers to image {a['image_id']}, "
+            raise SDKError(f"data {path}: annotation {a.get('id', '#%d' % n)} refers to image {a['image_id']}, "
                            f"expected an id listed in 'images'")
         by_image.setdefault(a["image_id"], []).append(a)
     samples, fixes = [], {}
@@ -365,7 +365,7 @@ def load_voc(root, split=None, names=None, images_dir=None):
     else:
         xmls = sorted(ann_dir.glob("*.xml"))
     if not xmls:
-        raise SDKError(f"--data {root}: no Pascal VOC .xml annotations found, expected Annotations/*.xml")
+        raise SDKError(f"data {root}: no Pascal VOC .xml annotations found, expected Annotations/*.xml")
     records, seen, fixes = [], [], {}
     for x in xmls:
         text = read_label_text(x, raw=True)
@@ -411,7 +411,7 @@ def load_voc(root, split=None, names=None, images_dir=None):
     names = list(names) if names else sorted(seen)
     unknown = [n for n in seen if n not in names]
     if unknown:
-        raise SDKError(f"--data {root}: class '{unknown[0]}' is not a model class, expected one of {', '.join(names)}")
+        raise SDKError(f"data {root}: class '{unknown[0]}' is not a model class, expected one of {', '.join(names)}")
     samples = []
     for i, (p, w, h, objs) in enumerate(records, 1):
         boxes = np.asarray([o[1] for o in objs], np.float32).reshape(-1, 4)
@@ -426,11 +426,11 @@ def load_dataset(spec, names=None, split="val", images=None):
     p = Path(spec)
     if spec.lower().endswith(".json"):
         if not p.is_file():
-            raise SDKError(f"--data {spec}: file not found, expected a COCO json")
+            raise SDKError(f"data {spec}: file not found, expected a COCO json")
         ds = load_coco(spec, images, split, names)
     elif spec.lower().endswith((".yaml", ".yml")):
         if not p.is_file():
-            raise SDKError(f"--data {spec}: file not found, expected a data yaml")
+            raise SDKError(f"data {spec}: file not found, expected a data yaml")
         return load_data_yaml(spec, split, names)
     elif p.is_dir() and ((p / "Annotations").is_dir() or any(p.glob("*.xml"))):
         ds = load_voc(p, split, names, images)
@@ -439,10 +439,10 @@ def load_dataset(spec, names=None, split="val", images=None):
         ds = load_yolo(str(sub if sub.is_dir() else p / "images"), names, root=spec)
     else:
         if not p.exists() and not any(c in spec for c in "*?["):
-            raise SDKError(f"--data {spec}: no such file or folder, expected a YOLO images folder, a data yaml, "
+            raise SDKError(f"data {spec}: no such file or folder, expected a YOLO images folder, a data yaml, "
                            f"a COCO json or a Pascal VOC folder")
         ds = load_yolo(spec, names)
     if not len(ds):
-        raise SDKError(f"--data {spec}: the dataset is empty, expected labelled images")
+        raise SDKError(f"data {spec}: the dataset is empty, expected labelled images")
     report_fixes(ds, spec)
     return ds

@@ -103,8 +103,8 @@ class PrecisionPlan:
         for spec in specs or []:
             body, _, prec = spec.rpartition(":")
             if not body:
-                raise SDKError(f"--layer-precision: got '{spec}', expected PATTERN:PRECISION (e.g. 'model.77*:fp32')")
-            _check_precision(prec, f"--layer-precision '{spec}'")
+                raise SDKError(f"layer_precision: got '{spec}', expected PATTERN:PRECISION (e.g. 'model.77*:fp32')")
+            _check_precision(prec, f"layer_precision '{spec}'")
             kind, _, value = body.partition(":")
             if kind in ("block", "op", "heaviest") and value:
                 overrides.append(Override(kind, int(value) if kind == "heaviest" else value, prec))

@@ -103,7 +103,7 @@ def cpu_for(target=None):
     if target in (None, "", "host"):
         return read_cpu()
     if target not in TARGETS:
-        raise SDKError(f"--for-cpu: got '{target}', expected host or one of {', '.join(TARGETS)}")
+        raise SDKError(f"for_cpu: got '{target}', expected host or one of {', '.join(TARGETS)}")
     return TARGETS[target]
 
 

@@ -11,7 +11,7 @@ QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "ConvInteg
                  "QLinearMatMul", "DynamicQuantizeLinear", "QLinearAdd", "QLinearConcat"}
 
 
-def load_model(path, what="--model"):
+def load_model(path, what="model"):
     import onnx
 
     try:
@@ -34,7 +34,7 @@ def metadata_of(model):
         return meta
 
 
-def check_float_model(model, path, what="--model"):
+def check_float_model(model, path, what="model"):
     """Quantizing twice compounds the error and onnxruntime would mis-handle the Q/DQ pairs: refuse it."""
     found = sorted({n.op_type for n in model.graph.node if n.op_type in QUANTIZED_OPS})
     if found:

@@ -57,9 +57,9 @@ class QuantConfig:
 
     def __post_init__(self):
         if self.method not in METHODS:
-            raise SDKError(f"--calib-method: got '{self.method}', expected one of {', '.join(METHODS)}")
+            raise SDKError(f"calib_method: got '{self.method}', expected one of {', '.join(METHODS)}")
         if self.activations not in ACTIVATION_TYPES:
-            raise SDKError(f"--activations: got '{self.activations}', expected auto, u8 or s8")
+            raise SDKError(f"activations: got '{self.activations}', expected auto, u8 or s8")
         if self.fmt not in ("qdq", "qoperator"):
             raise SDKError(f"quantization format: got '{self.fmt}', expected qdq or qoperator")
 

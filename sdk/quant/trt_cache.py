@@ -53,7 +53,7 @@ def write_cache(path, ranges, trt_version=DEFAULT_TRT_VERSION, model=None):
     scales = amax_scales(ranges)
     text = format_cache(scales, header_version(trt_version))
     if model is None:
-        write_text_atomic(path, text, "--trt-cache")
+        write_text_atomic(path, text, "trt_cache")
         return len(scales)
     import hashlib
 

@@ -119,7 +119,7 @@ def to_tensorrt_qdq(model, plan, ranges):
 
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < _MIN_OPSET:
-        raise SDKError(f"--model: got opset {opset}, expected {_MIN_OPSET} or later (per-channel Q/DQ; re-export "
+        raise SDKError(f"model: got opset {opset}, expected {_MIN_OPSET} or later (per-channel Q/DQ; re-export "
                        f"with 'python -m sdk export')")
     int8, wire, scales, resolved, layers = plan_qdq(model, plan, ranges)
     out = onnx.ModelProto()

@@ -35,7 +35,7 @@ def parse_size(text):
     """'2G' / '512M' / '1048576' -> bytes (binary units)."""
     m = _SIZE_RE.match(str(text))
     if not m:
-        raise SDKError(f"--workspace: got '{text}', expected a size such as 2G, 512M or a number of bytes")
+        raise SDKError(f"workspace: got '{text}', expected a size such as 2G, 512M or a number of bytes")
     return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
 
 
@@ -50,22 +50,22 @@ def _sha256(path):
 def _check_inputs(onnx_path, output, precision, calibrator, calib_batches, calib_batch_size, dla_core,
                   gpu_fallback):
     if not Path(onnx_path).is_file():
-        raise SDKError(f"--onnx {onnx_path}: file not found, expected an ONNX model")
+        raise SDKError(f"onnx {onnx_path}: file not found, expected an ONNX model")
     if Path(output).suffix.lower() not in ENGINE_SUFFIXES:
-        raise SDKError(f"--output {output}: got suffix '{Path(output).suffix or '(none)'}', expected one of "
+        raise SDKError(f"output {output}: got suffix '{Path(output).suffix or '(none)'}', expected one of "
                        f"{', '.join(ENGINE_SUFFIXES)}")
     if precision not in PRECISIONS:
-        raise SDKError(f"--precision: got '{precision}', expected one of {', '.join(PRECISIONS)}")
+        raise SDKError(f"precision: got '{precision}', expected one of {', '.join(PRECISIONS)}")
     if calibrator not in CALIBRATORS:
-        raise SDKError(f"--calibrator: got '{calibrator}', expected one of {', '.join(CALIBRATORS)}")
-    for name, value in (("--calib-batches", calib_batches), ("--calib-batch-size", calib_batch_size)):
+        raise SDKError(f"calibrator: got '{calibrator}', expected one of {', '.join(CALIBRATORS)}")
+    for name, value in (("calib_batches", calib_batches), ("calib_batch_size", calib_batch_size)):
         if value is not None and int(value) < 1:
             raise SDKError(f"{name}: got {value}, expected a positive integer")
     if gpu_fallback and dla_core is None:
-        raise SDKError("--gpu-fallback: got it without --dla-core, expected --dla-core N (GPU fallback is for "
+        raise SDKError("gpu_fallback: got it without --dla-core, expected --dla-core N (GPU fallback is for "
                        "layers the DLA cannot run)")
     if dla_core is not None and precision == "fp32":
-        raise SDKError("--dla-core: got --precision fp32, expected fp16, int8 or best (the DLA has no FP32)")
+        raise SDKError("dla_core: got --precision fp32, expected fp16, int8 or best (the DLA has no FP32)")
 
 
 def _load_onnx(path):
@@ -74,7 +74,7 @@ def _load_onnx(path):
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types for a corrupt file
-        raise SDKError(f"--onnx {path}: cannot be read ({type(e).__name__}), expected a valid ONNX model")
+        raise SDKError(f"onnx {path}: cannot be read ({type(e).__name__}), expected a valid ONNX model")
     return model
 
 
@@ -98,7 +98,7 @@ def _parse(trt, builder, logger, onnx_path):
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = [_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
-        raise SDKError(f"--onnx {onnx_path}: TensorRT's ONNX parser failed ({'; '.join(errors)[:300] or 'no detail'})"
+        raise SDKError(f"onnx {onnx_path}: TensorRT's ONNX parser failed ({'; '.join(errors)[:300] or 'no detail'})"
                        f", expected a model TensorRT can parse (opset 13 export)")
     return network, parser
 
@@ -123,7 +123,7 @@ def batch_profile(name, shape, min_batch=None, opt_batch=None, max_batch=None):
     """The optimization profile {"min", "opt", "max"} of input `name` (None for a static input), from the
     --min/--opt/--max-batch flags, defaulting to the ONNX's own dims (batch 1..DEFAULT_MAX_BATCH, opt = max)."""
     shape = [int(d) for d in shape]
-    given = {"--min-batch": min_batch, "--opt-batch": opt_batch, "--max-batch": max_batch}
+    given = {"min_batch": min_batch, "opt_batch": opt_batch, "max_batch": max_batch}
     for flag, value in given.items():
         if value is not None and int(value) < 1:
             raise SDKError(f"{flag}: got {value}, expected a positive integer")
@@ -134,13 +134,13 @@ def batch_profile(name, shape, min_batch=None, opt_batch=None, max_batch=None):
                                f"{tuple(shape)}, a static batch; export with --dynamic-batch to batch)")
         return None
     if any(d < 0 for d in shape[1:]):
-        raise SDKError(f"--onnx: input '{name}' is {tuple(shape)}, expected only the batch dimension dynamic "
+        raise SDKError(f"onnx: input '{name}' is {tuple(shape)}, expected only the batch dimension dynamic "
                        f"(export at a fixed --imgsz)")
     hi = int(max_batch or max(DEFAULT_MAX_BATCH, int(opt_batch or 0), int(min_batch or 0)))
     lo = int(min_batch or 1)
     mid = int(opt_batch or hi)
     if not lo <= mid <= hi:
-        raise SDKError(f"--min-batch/--opt-batch/--max-batch: got {lo}/{mid}/{hi}, expected min <= opt <= max")
+        raise SDKError(f"min_batch/opt_batch/max_batch: got {lo}/{mid}/{hi}, expected min <= opt <= max")
     return {"min": [lo] + shape[1:], "opt": [mid] + shape[1:], "max": [hi] + shape[1:]}
 
 
@@ -169,7 +169,7 @@ def _calibration_shape(network, profiles, calib_batch_size):
     shape = [int(d) for d in t.shape]
     if t.name not in profiles:
         if calib_batch_size is not None and int(calib_batch_size) != shape[0]:
-            raise SDKError(f"--calib-batch-size: got {calib_batch_size}, expected {shape[0]} (the ONNX input "
+            raise SDKError(f"calib_batch_size: got {calib_batch_size}, expected {shape[0]} (the ONNX input "
                            f"'{t.name}' is {tuple(shape)}, static: TensorRT reads one input volume per "
                            f"calibration batch; export with --dynamic-batch to calibrate in batches)")
         return t.name, tuple(shape)
@@ -320,7 +320,7 @@ def build_engine(onnx, output, precision=None, calib_images=None, calib_cache=No
     if dla_core is not None:
         available = getattr(builder, "num_DLA_cores", 0)
         if int(dla_core) >= available:
-            raise SDKError(f"--dla-core: got {dla_core}, expected a core below {available} (this device has "
+            raise SDKError(f"dla_core: got {dla_core}, expected a core below {available} (this device has "
                            f"{available} DLA cores)")
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = int(dla_core)
@@ -393,10 +393,10 @@ def _build_and_write(trt, logger, builder, network, config, onnx, output, onnx_m
         print(f"warning: {w}", file=sys.stderr)
     if strict and missed:
         r = missed[0]
-        raise SDKError(f"--strict: layer {r['layer']} got {r['engine']} in the engine, expected {r['requested']} "
+        raise SDKError(f"strict: layer {r['layer']} got {r['engine']} in the engine, expected {r['requested']} "
                        f"({len(missed)} of {len(rows)} overrides not applied; try --precision-constraints obey)")
     if strict and warnings:
-        raise SDKError(f"--strict: got {len(int8_convs)} of {len(convs)} convolutions in INT8, expected all "
+        raise SDKError(f"strict: got {len(int8_convs)} of {len(convs)} convolutions in INT8, expected all "
                        f"(TensorRT had no scales for the others)")
 
     write_bytes_atomic(output, blob, "engine")

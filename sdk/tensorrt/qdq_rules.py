@@ -119,6 +119,6 @@ def require_tensorrt_qdq(model, path) -> None:
     if bad:
         v = bad[0]
         more = f"; {len(bad)} Q/DQ nodes break rules" if len(bad) > 1 else ""
-        raise SDKError(f"--onnx {path}: node '{v.node}' ({v.op_type}) breaks TensorRT's Q/DQ rule '{v.rule}': "
+        raise SDKError(f"onnx {path}: node '{v.node}' ({v.op_type}) breaks TensorRT's Q/DQ rule '{v.rule}': "
                        f"{v.detail}{more}; expected a Q/DQ ONNX TensorRT can parse ('python -m sdk quantize "
                        f"--target trt' writes one)")

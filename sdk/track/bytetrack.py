@@ -95,7 +95,7 @@ def assign(cost: np.ndarray, thresh: float):
     rows, cols = cost.shape
     if not rows or not cols:
         return [], list(range(rows)), list(range(cols))
-    lsa = require("scipy.optimize", "--track (ByteTrack's assignment)").linear_sum_assignment
+    lsa = require("scipy.optimize", "track (ByteTrack's assignment)").linear_sum_assignment
     # Pairs above the threshold may not be matched at all: pricing them out keeps the optimum among the rest.
     r, c = lsa(np.where(cost > thresh, thresh + 1e4, cost))
     pairs = [(i, j) for i, j in zip(r, c) if cost[i, j] <= thresh]
@@ -111,7 +111,7 @@ class ByteTracker:
 
     def __init__(self, config: TrackerConfig | None = None, frame_rate: float = 30.0):
         self.config = (config or TrackerConfig()).validate()
-        require("scipy.optimize", "--track (ByteTrack's assignment)")  # fail at start, not at the first box
+        require("scipy.optimize", "track (ByteTrack's assignment)")  # fail at start, not at the first box
         self.max_lost = max(1, int(round((frame_rate or 30.0) / 30.0 * self.config.track_buffer)))
         self.frame = 0
         self.tracks: list[Track] = []  # tentative, tracked and lost

@@ -16,7 +16,7 @@ def checkpoint_anchors(path: str) -> List[list]:
     model, _ = load_checkpoint(path)
     anchors = model.yaml.get("anchors")
     if not isinstance(anchors, list):
-        raise SDKError(f"--anchors {path}: the checkpoint's cfg has no anchor list, expected a YOLO checkpoint")
+        raise SDKError(f"anchors {path}: the checkpoint's cfg has no anchor list, expected a YOLO checkpoint")
     return [[float(v) for v in level] for level in anchors]
 
 

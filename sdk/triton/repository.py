@@ -45,7 +45,7 @@ def _onnx_tensors(onnx_path):
     try:
         model = onnx.load(str(onnx_path), load_external_data=False)
     except Exception as e:  # onnx raises DecodeError and friends for a corrupt file
-        raise SDKError(f"--model {onnx_path}: not a readable ONNX model ({type(e).__name__}), expected an .onnx "
+        raise SDKError(f"model {onnx_path}: not a readable ONNX model ({type(e).__name__}), expected an .onnx "
                        f"file") from None
     initializers = {i.name for i in model.graph.initializer}
 
@@ -57,7 +57,7 @@ def _onnx_tensors(onnx_path):
             tt = v.type.tensor_type
             dtype = ONNX_TO_TRITON.get(tt.elem_type)
             if dtype is None:
-                raise SDKError(f"--model {onnx_path}: tensor '{v.name}' has ONNX element type {tt.elem_type}, "
+                raise SDKError(f"model {onnx_path}: tensor '{v.name}' has ONNX element type {tt.elem_type}, "
                                f"expected one Triton serves ({', '.join(sorted(set(ONNX_TO_TRITON.values())))})")
             dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else -1 for d in tt.shape.dim]
             out.append(Tensor(v.name, dtype, dims))
@@ -97,13 +97,13 @@ def _engine_tensors(engine_path):
 
     record = read_sidecar(engine_path)
     if record is None:
-        raise SDKError(f"--model {engine_path}: no {engine_path}.json sidecar, expected an engine built by "
+        raise SDKError(f"model {engine_path}: no {engine_path}.json sidecar, expected an engine built by "
                        f"build_engine (it records the ONNX, class names and input size the config needs)")
     onnx_path = Path(record.get("onnx") or "")
     if not onnx_path.is_file():
         onnx_path = Path(engine_path).with_suffix(".onnx")
     if not onnx_path.is_file():
-        raise SDKError(f"--model {engine_path}: the ONNX it was built from ({record.get('onnx')}) is not found, "
+        raise SDKError(f"model {engine_path}: the ONNX it was built from ({record.get('onnx')}) is not found, "
                        f"expected it at that path or beside the engine as {onnx_path.name}")
     inputs, outputs, _ = _onnx_tensors(onnx_path)
     if record.get("input_shape") and inputs:
@@ -117,7 +117,7 @@ def _batching(tensors, backend, max_batch, profile_max, model):
     first = {t.shape[0] if t.shape else None for t in tensors}
     if first == {-1}:  # a dynamic-batch export (or an engine with a batch profile)
         if backend == "tensorrt" and profile_max and max_batch and max_batch > profile_max:
-            raise bad_input("--max-batch", max_batch, f"at most {profile_max} (the engine's optimization profile)")
+            raise bad_input("max_batch", max_batch, f"at most {profile_max} (the engine's optimization profile)")
         if max_batch is None:
             max_batch = profile_max or DEFAULT_MAX_BATCH
         return max_batch, f"dynamic batch dimension: max_batch_size {max_batch}"
@@ -126,7 +126,7 @@ def _batching(tensors, backend, max_batch, profile_max, model):
         return max_batch, (f"the model has a fixed batch of 1: the python backend runs a batch of up to {max_batch} "
                            f"one frame at a time (export with --dynamic-batch to run it in one call)")
     if max_batch:
-        raise bad_input("--max-batch", max_batch, f"0 for {model}: its batch dimension is fixed "
+        raise bad_input("max_batch", max_batch, f"0 for {model}: its batch dimension is fixed "
                         f"({sorted(first, key=str)}); export with --dynamic-batch for server-side batching")
     return 0, "fixed batch dimension: max_batch_size 0, no server-side batching"
 
@@ -136,35 +136,35 @@ def build_config(model, backend="onnxruntime", name=None, max_batch=None, instan
     """The ModelConfig for `model` (ONNX, or an engine for the tensorrt backend) and notes for the user."""
     model = Path(model)
     if backend not in BACKENDS:
-        raise bad_input("--backend", backend, " or ".join(BACKENDS))
+        raise bad_input("backend", backend, " or ".join(BACKENDS))
     if not model.is_file():
-        raise SDKError(f"--model {model}: file not found, expected an ONNX model"
+        raise SDKError(f"model {model}: file not found, expected an ONNX model"
                        f"{' or a TensorRT engine' if backend == 'tensorrt' else ''}")
     if max_batch is not None and not 0 <= int(max_batch) <= 1 << 16:
-        raise bad_input("--max-batch", max_batch, "a batch size in [0, 65536]")
+        raise bad_input("max_batch", max_batch, "a batch size in [0, 65536]")
     if not 1 <= int(instances) <= 256:
-        raise bad_input("--instances", instances, "a count in [1, 256]")
+        raise bad_input("instances", instances, "a count in [1, 256]")
     if queue_delay_us is not None and not 0 <= int(queue_delay_us) <= 10_000_000:
-        raise bad_input("--queue-delay-us", queue_delay_us, "microseconds in [0, 10000000]")
+        raise bad_input("queue_delay_us", queue_delay_us, "microseconds in [0, 10000000]")
     name = name or re.sub(r"[^A-Za-z0-9_.-]", "_", model.stem)
     if not _NAME.match(name):
-        raise bad_input("--name", repr(name), "letters, digits, '_', '.', '-' (a Triton model name)")
+        raise bad_input("name", repr(name), "letters, digits, '_', '.', '-' (a Triton model name)")
     is_engine = model.suffix.lower() in ENGINE_SUFFIXES
     profile_max = None
     if backend == "tensorrt":
         if not is_engine:
-            raise SDKError(f"--model {model}: got an ONNX model with --backend tensorrt, expected a TensorRT engine "
+            raise SDKError(f"model {model}: got an ONNX model with --backend tensorrt, expected a TensorRT engine "
                            f"built on the server's GPU (build_engine --onnx {model} -o "
                            f"{model.with_suffix('.engine')})")
         inputs, outputs, meta, profile_max = _engine_tensors(model)
     else:
         if is_engine:
-            raise SDKError(f"--model {model}: got a TensorRT engine with --backend {backend}, expected an .onnx "
+            raise SDKError(f"model {model}: got a TensorRT engine with --backend {backend}, expected an .onnx "
                            f"model (or --backend tensorrt)")
         inputs, outputs, meta = _onnx_tensors(model)
         _probe_output_dims(model, inputs, outputs)
     if not inputs or not outputs:
-        raise SDKError(f"--model {model}: got {len(inputs)} inputs and {len(outputs)} outputs, expected at least one "
+        raise SDKError(f"model {model}: got {len(inputs)} inputs and {len(outputs)} outputs, expected at least one "
                        f"of each")
     max_batch, note = _batching(inputs + outputs, backend, max_batch, profile_max, model)
     notes = [note]
@@ -173,7 +173,7 @@ def build_config(model, backend="onnxruntime", name=None, max_batch=None, instan
     if kind == "auto":
         kind = "cpu" if backend == "python" else "gpu"
     if kind not in KINDS:
-        raise bad_input("--kind", kind, "auto, cpu or gpu")
+        raise bad_input("kind", kind, "auto, cpu or gpu")
     params = metadata_parameters(meta) if meta.has_sdk_props else {}
     if threads:
         params["intra_op_thread_count"] = str(int(threads))  # the onnxruntime backend's own parameter name
@@ -196,15 +196,15 @@ def export_repository(model, repo, backend="onnxruntime", name=None, max_batch=N
     config, notes = build_config(model, backend, name, max_batch, instances, kind, queue_delay_us, threads, spinning)
     repo = Path(repo)
     if repo.exists() and not repo.is_dir():
-        raise SDKError(f"--repo {repo}: is a file, expected a folder for the model repository")
+        raise SDKError(f"repo {repo}: is a file, expected a folder for the model repository")
     final = repo / config.name
     if final.exists() and not overwrite:
-        raise SDKError(f"--repo {repo}: model '{config.name}' exists already, expected a new name (or overwrite)")
+        raise SDKError(f"repo {repo}: model '{config.name}' exists already, expected a new name (or overwrite)")
     try:
         repo.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{config.name}.", dir=repo))
     except OSError as e:
-        raise SDKError(f"--repo {repo}: cannot write there ({e.strerror}), expected a writable folder") from None
+        raise SDKError(f"repo {repo}: cannot write there ({e.strerror}), expected a writable folder") from None
     try:
         (tmp / "1").mkdir()
         shutil.copyfile(model, tmp / "1" / MODEL_FILES[backend])
@@ -222,7 +222,7 @@ def export_repository(model, repo, backend="onnxruntime", name=None, max_batch=N
             shutil.rmtree(old, ignore_errors=True)
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise SDKError(f"--repo {repo}: writing model '{config.name}' failed ({e.strerror}), expected a writable "
+        raise SDKError(f"repo {repo}: writing model '{config.name}' failed ({e.strerror}), expected a writable "
                        f"folder with space for the model") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -50,9 +50,9 @@ class HttpSink(Sink):
                  header_timeout_s=None, fd_reserve=None, require_token=False, max_per_client=None):
         self.uri = uri
         if token is not None and token_file is not None:
-            raise SDKError("--http-token-file: got both --http-token and --http-token-file, expected one of them")
+            raise SDKError("token/token_file: got both, expected one of them")
         if token is not None and not str(token).strip():
-            raise SDKError("--http-token: got an empty token, expected a non-empty secret (or no --http-token)")
+            raise SDKError("token: got an empty token, expected a non-empty secret (or no token)")
         self.notes = []
         if token_file is not None:
             token = read_token_file(token_file)
@@ -64,7 +64,7 @@ class HttpSink(Sink):
         self.host, self.port = self.bind.address, self.bind.port
         self.all_interfaces = self.bind.scope == EVERYWHERE
         if require_token and not token and not self.bind.local_only:
-            raise SDKError(f"--output {uri}: got an address reachable from other machines ({self.bind.address}) "
+            raise SDKError(f"output {uri}: got an address reachable from other machines ({self.bind.address}) "
                            f"and no token, expected --http-token-file PATH (--http-require-token is set) or "
                            f"http://127.0.0.1:{self.port}")
         defaults = DEFAULT_LIMITS

@@ -23,7 +23,7 @@ class MosaicSink(Sink):
         self.uri = uri
         inner = split_prefix(uri)[1]
         if split_prefix(inner)[0] is not None:
-            raise SDKError(f"--output {uri}: got a nested prefix, expected mosaic:<a video path, display://, "
+            raise SDKError(f"output {uri}: got a nested prefix, expected mosaic:<a video path, display://, "
                            f"rtsp://..., http://...>")
         self.inner = create_sink(inner, token=token, **options)
         self.inner.stream = None

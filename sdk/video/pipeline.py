@@ -411,7 +411,7 @@ class Pipeline:
                 try:
                     sink.write(image, dets, live)
                 except OSError as e:  # disk full, device gone: a user-facing error, not a bug
-                    raise SDKError(f"--output {getattr(sink, 'uri', type(sink).__name__)}: writing failed "
+                    raise SDKError(f"output {getattr(sink, 'uri', type(sink).__name__)}: writing failed "
                                    f"({e.strerror or e}), expected a writable output") from None
                 if getattr(sink, "stop_requested", False):
                     self.stop("window closed")

@@ -82,25 +82,25 @@ def sink_kind(text):
     prefix, rest = split_prefix(text)
     if prefix is not None:
         if not rest.strip():
-            raise SDKError(f"--output {text}: got nothing after '{prefix}:', expected {prefix}:"
+            raise SDKError(f"output {text}: got nothing after '{prefix}:', expected {prefix}:"
                            + ("PATH.txt" if prefix == "mot" else "<output> such as mosaic:runs/all.mp4"))
         return prefix
     if str(text).lower().startswith("webrtc://"):
-        raise SDKError(f"--output {text}: got webrtc://, expected http://HOST:PORT (MJPEG live view), "
+        raise SDKError(f"output {text}: got webrtc://, expected http://HOST:PORT (MJPEG live view), "
                        f"rtsp://@:8554/NAME or rtp://HOST:PORT: WebRTC output is not implemented yet")
-    uri = parse_uri(text, "--output")
+    uri = parse_uri(text, "output")
     if uri.protocol in ("file", "image"):
         suffix = os.path.splitext(uri.location)[1].lower()
         if suffix in JSON_SUFFIXES:
             return "jsonl"
         if suffix in VIDEO_SUFFIXES:
             return "file"
-        raise SDKError(f"--output {text}: got a path ending in '{suffix or '(none)'}', expected a video file "
+        raise SDKError(f"output {text}: got a path ending in '{suffix or '(none)'}', expected a video file "
                        f"({', '.join(VIDEO_SUFFIXES)}), JSON lines (.jsonl) or a URI ({', '.join(SINKS)})")
     if uri.protocol == "https":
         return "http"
     if uri.protocol not in SINKS:
-        raise SDKError(f"--output {text}: got '{uri.protocol}://', expected one of {', '.join(SINKS)}:// or a "
+        raise SDKError(f"output {text}: got '{uri.protocol}://', expected one of {', '.join(SINKS)}:// or a "
                        f"video/.jsonl path")
     return uri.protocol
 
@@ -130,7 +130,7 @@ def create_sinks(outputs, streams=1, token=None, **options):
                 sinks.append(sink)
             continue
         if streams > 1 and kind not in MULTI_STREAM:
-            raise SDKError(f"--output {text}: got one output for {streams} streams, expected a {{stream}} "
+            raise SDKError(f"output {text}: got one output for {streams} streams, expected a {{stream}} "
                            f"placeholder (e.g. {_placeholder_example(text)}) or mosaic:{text} to tile them")
         sink = create_sink(text, token=token, **options)
         sink.stream = None if streams > 1 else 0
@@ -149,7 +149,7 @@ def _load_class(class_path, text):
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
         if e.name and module_name.startswith(e.name):
-            raise SDKError(f"--output {text}: its sink {class_path} is not installed in this SDK, expected one of "
+            raise SDKError(f"output {text}: its sink {class_path} is not installed in this SDK, expected one of "
                            f"the available outputs (display://, a video path, a .jsonl path)") from None
         raise
     return getattr(module, class_name)
@@ -172,7 +172,7 @@ class VideoFileSink(Sink):
 
     def __init__(self, uri, encoder="auto", codec="auto"):
         self.uri = uri
-        self.path = writable_path(parse_uri(uri, "--output").location, "--output")
+        self.path = writable_path(parse_uri(uri, "output").location, "output")
         self.encoder, self.codec = encoder, codec
         self.fps = None
         self.writer = None
@@ -206,7 +206,7 @@ class VideoFileSink(Sink):
 class TextFileSink(Sink):
     """A text file written beside its name and renamed on close (discarded on abort): nothing half-written."""
 
-    what = "--output"
+    what = "output"
 
     def __init__(self, uri, path):
         self.uri = uri
@@ -235,10 +235,10 @@ class JsonLinesSink(TextFileSink):
     """One JSON object per processed frame in the layout of sdk/records.py (source, stream, frame, video_time,
     wall_time, detections with track ids when tracking, counts, and the line/zone events of that frame)."""
 
-    what = "--json"
+    what = "json"
 
     def __init__(self, uri):
-        super().__init__(uri, parse_uri(uri, "--json").location)
+        super().__init__(uri, parse_uri(uri, "json").location)
 
     def write(self, frame_bgr_annotated, detections, stats):
         record = frame_record(detections, source=stats.get("source") or "", frame=stats.get("frame_index") or 0,
@@ -256,7 +256,7 @@ class MotSink(TextFileSink):
 
     def write(self, frame_bgr_annotated, detections, stats):
         if detections.track_ids is None:
-            raise SDKError(f"--output {self.uri}: got detections without track ids, expected tracking on (--track)")
+            raise SDKError(f"output {self.uri}: got detections without track ids, expected tracking on (--track)")
         frame = int(stats.get("frame_index", 0)) + 1
         rows = [f"{frame},{int(tid)},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1"
                 for (x1, y1, x2, y2), score, tid in zip(detections.boxes.tolist(), detections.scores.tolist(),
@@ -275,7 +275,7 @@ class DisplaySink(Sink):
         self.gst_writer = None
         problem = display_problem()
         if problem:
-            raise SDKError(f"--output {uri}: {problem}, expected a desktop session; use --headless to run "
+            raise SDKError(f"output {uri}: {problem}, expected a desktop session; use --headless to run "
                            f"without a window")
 
     def open(self, info):

@@ -124,7 +124,7 @@ class StreamSink(Sink):
 
     def write(self, frame_bgr_annotated, detections, stats):
         if self.feeder.error is not None:
-            raise SDKError(f"--output {self.uri}: got '{self._failure(self.feeder.error)}' while streaming, "
+            raise SDKError(f"output {self.uri}: got '{self._failure(self.feeder.error)}' while streaming, "
                            f"expected {self.what} to keep running")
         self.feeder.offer(frame_bgr_annotated)
 
@@ -154,7 +154,7 @@ class StreamSink(Sink):
 
 def refuse_unauthenticated(uri, scope, what):
     """The --http-require-token rule for outputs that have no authentication: loopback only."""
-    raise SDKError(f"--output {uri}: got an address reachable from other machines ({scope}) and {what} without "
+    raise SDKError(f"output {uri}: got an address reachable from other machines ({scope}) and {what} without "
                    f"authentication, expected a loopback address such as 127.0.0.1 (--http-require-token is set)")
 
 
@@ -167,14 +167,14 @@ def parse_rtsp_output(uri):
     after = base.split("://", 1)[1]
     path = "/" + after.split("/", 1)[1] if "/" in after else ""
     if path.strip("/") == "" or any(c in path for c in " #%\\"):
-        raise SDKError(f"--output {text}: got mount path '{path or '(none)'}', expected rtsp://HOST:PORT/NAME such "
+        raise SDKError(f"output {text}: got mount path '{path or '(none)'}', expected rtsp://HOST:PORT/NAME such "
                        f"as rtsp://@:{RTSP_PORT}/cam (NAME: letters, digits, - _ . /)")
     bind = resolve_bind(base, default_port=RTSP_PORT)
-    options = parse_uri(text, "--output").options
+    options = parse_uri(text, "output").options
     encoder = options.get("encoder")
     names = [name for name, _ in gst_protocol.ENCODERS]
     if encoder is not None and encoder not in names:
-        raise SDKError(f"--output {text}: got encoder={encoder}, expected one of {', '.join(names)}")
+        raise SDKError(f"output {text}: got encoder={encoder}, expected one of {', '.join(names)}")
     return bind, path.rstrip("/"), _kbps(text, options), encoder
 
 
@@ -185,7 +185,7 @@ def _kbps(text, options):
     except ValueError:
         kbps = -1
     if not 100 <= kbps <= 100_000:
-        raise SDKError(f"--output {text}: got bitrate={raw}, expected kbit/s from 100 to 100000 "
+        raise SDKError(f"output {text}: got bitrate={raw}, expected kbit/s from 100 to 100000 "
                        f"(default {DEFAULT_KBPS})")
     return kbps
 
@@ -234,7 +234,7 @@ class RtspServerProcess:
     def __init__(self, uri, bind, encoder=None):
         python, found = find_gstreamer_python(os.environ.get(GST_PYTHON_ENV) or None)
         if python is None:
-            raise SDKError(f"--output {uri}: got no GStreamer RTSP server ({'; '.join(found)}), expected GStreamer 1.x "
+            raise SDKError(f"output {uri}: got no GStreamer RTSP server ({'; '.join(found)}), expected GStreamer 1.x "
                            f"with gst-rtsp-server, an H.264 encoder and python3-gi (sudo apt install {APT_PACKAGES}; "
                            f"or {GST_PYTHON_ENV}=/path/to/python3 with gi)")
         self.uri, self.bind, self.python = uri, bind, python
@@ -262,7 +262,7 @@ class RtspServerProcess:
         if ready.get("event") != "ready":
             self.stop()
             message = ready.get("message") or self._tail() or "the server process exited"
-            raise SDKError(f"--output {uri}: got '{message}' from the RTSP server, expected a free port on an "
+            raise SDKError(f"output {uri}: got '{message}' from the RTSP server, expected a free port on an "
                            f"address of this machine" + (f" and GStreamer's {encoder}" if encoder else ""))
         self.port, self.encoder, self.gstreamer = ready["port"], ready["encoder"], ready["gstreamer"]
 
@@ -297,7 +297,7 @@ class RtspServerProcess:
 
     def add_mount(self, path):
         if path in self.mount_paths.values():
-            raise SDKError(f"--output {self.uri}: got mount path {path} twice on port {self.port}, expected one "
+            raise SDKError(f"output {self.uri}: got mount path {path} twice on port {self.port}, expected one "
                            f"output per path (a {{stream}} placeholder makes one per stream)")
         mount_id = len(self.mount_paths)
         self.mount_paths[mount_id] = path
@@ -377,7 +377,7 @@ class _Servers:
                     self.by_key[key] = entry
             server = entry[0]
             if encoder and encoder != server.encoder:
-                raise SDKError(f"--output {uri}: got encoder={encoder} on port {server.port}, whose server already "
+                raise SDKError(f"output {uri}: got encoder={encoder} on port {server.port}, whose server already "
                                f"runs {server.encoder}, expected one encoder per port (or another port)")
             entry[1] += 1
             return server
@@ -448,7 +448,7 @@ class RtspSink(StreamSink):
         if self.feeder is not None and self.feeder.sent and self.mount_id not in self.server.watched \
                 and self.feeder.error is None:
             if self.server.proc.poll() is not None:
-                raise SDKError(f"--output {self.uri}: got '{self.server.failure()}' while streaming, expected "
+                raise SDKError(f"output {self.uri}: got '{self.server.failure()}' while streaming, expected "
                                f"{self.what} to keep running")
             self.unwatched += 1
             return
@@ -479,17 +479,17 @@ class RtspSink(StreamSink):
 def parse_rtp_output(uri):
     """`rtp://HOST:PORT?sdp=PATH&bitrate=KBIT&ttl=N` -> (numeric address, port, options); HOST may be multicast."""
     text = str(uri)
-    parsed = parse_uri(text, "--output")
+    parsed = parse_uri(text, "output")
     netloc = parsed.location.split("?", 1)[0].split("/", 1)[0]
     host, _, port_text = netloc.rpartition(":")
     host = host.strip("[]")
     if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-        raise SDKError(f"--output {text}: got '{netloc}', expected rtp://HOST:PORT such as rtp://192.168.1.20:5004 "
+        raise SDKError(f"output {text}: got '{netloc}', expected rtp://HOST:PORT such as rtp://192.168.1.20:5004 "
                        f"(the receiver's address, or a multicast group such as 239.0.0.1)")
     try:
         infos = socket.getaddrinfo(host, int(port_text), type=socket.SOCK_DGRAM)
     except (socket.gaierror, UnicodeError) as e:
-        raise SDKError(f"--output {text}: address '{host}' cannot be resolved ({getattr(e, 'strerror', None) or e}), "
+        raise SDKError(f"output {text}: address '{host}' cannot be resolved ({getattr(e, 'strerror', None) or e}), "
                        f"expected an IP address or a host name") from None
     address = next((i[4][0] for i in infos if i[0] == socket.AF_INET), infos[0][4][0])
     return address, int(port_text), parsed.options
@@ -545,14 +545,14 @@ class RtpSink(StreamSink):
         self.kbps = _kbps(uri, options)
         self.ttl = options.get("ttl")
         if self.ttl is not None and not (self.ttl.isdigit() and 1 <= int(self.ttl) <= 255):
-            raise SDKError(f"--output {uri}: got ttl={self.ttl}, expected a multicast TTL from 1 to 255")
+            raise SDKError(f"output {uri}: got ttl={self.ttl}, expected a multicast TTL from 1 to 255")
         self.codec = h264_encoder()
         if self.codec is None:
-            raise SDKError(f"--output {uri}: got no H.264 encoder (PyAV is not installed), expected PyAV with libx264 "
+            raise SDKError(f"output {uri}: got no H.264 encoder (PyAV is not installed), expected PyAV with libx264 "
                            f"(pip install -e '.[video]')")
-        sdp = options.get("sdp") or os.path.join(private_temp_dir(f"--output {uri}: sdp"),
+        sdp = options.get("sdp") or os.path.join(private_temp_dir(f"output {uri}: sdp"),
                                                  f"rtp-{self.address.replace(':', '_')}-{self.port}.sdp")
-        self.sdp_path = writable_path(sdp, f"--output {uri}: sdp")
+        self.sdp_path = writable_path(sdp, f"output {uri}: sdp")
         self.container = self.stream = None
         self.fps = 30.0
         self._t0 = None
@@ -560,7 +560,7 @@ class RtpSink(StreamSink):
 
     def open(self, info):
         self.fps = float(info.get("fps") or 30.0)
-        write_text_atomic(self.sdp_path, sdp_text(self.address, self.port), f"--output {self.uri}: sdp")
+        write_text_atomic(self.sdp_path, sdp_text(self.address, self.port), f"output {self.uri}: sdp")
         self.feeder = LatestFrameFeeder(f"rtp:{self.port}", self._send)
         print(f"rtp: H.264 ({self.codec}, PyAV) to udp {self.address}:{self.port}; SDP for readers: {self.sdp_path} "
               f"(ffplay -protocol_whitelist file,udp,rtp {self.sdp_path})", file=sys.stderr)

@@ -53,19 +53,19 @@ def parse_bind(uri, default_port=DEFAULT_PORT):
     known = scheme.lower() if sep and scheme.lower() in ("http", "https", "webrtc", "rtsp") else None
     path, example = ("/NAME", "/cam") if known == "rtsp" else ("", "")  # rtsp:// outputs name a mount
     if known is None:
-        raise SDKError(f"--output {uri}: got no http:// address, expected http://HOST:PORT such as "
+        raise SDKError(f"output {uri}: got no http:// address, expected http://HOST:PORT such as "
                        f"http://127.0.0.1:8080 or http://@:8080")
     if scheme.lower() == "https":
-        raise SDKError(f"--output {uri}: got https://, expected http:// (the live view serves plain HTTP; put a "
+        raise SDKError(f"output {uri}: got https://, expected http:// (the live view serves plain HTTP; put a "
                        f"TLS reverse proxy in front of it for HTTPS)")
     netloc = rest.split("/", 1)[0].split("?", 1)[0]
     if netloc.count(":") > 1 and not netloc.startswith("["):
-        raise SDKError(f"--output {uri}: got an IPv6 address without brackets, expected {known}://[ADDRESS]:PORT"
+        raise SDKError(f"output {uri}: got an IPv6 address without brackets, expected {known}://[ADDRESS]:PORT"
                        f"{path} such as {known}://[::1]:{default_port}{example}")
     if netloc.startswith("["):  # [IPv6] or [IPv6]:PORT
         host, bracket, after = netloc[1:].partition("]")
         if not bracket or (after and not after.startswith(":")):
-            raise SDKError(f"--output {uri}: got '{netloc}', expected [ADDRESS] or [ADDRESS]:PORT for IPv6 "
+            raise SDKError(f"output {uri}: got '{netloc}', expected [ADDRESS] or [ADDRESS]:PORT for IPv6 "
                            f"such as {known}://[::1]:{default_port}{example}")
         port_text = after[1:]
     else:
@@ -77,7 +77,7 @@ def parse_bind(uri, default_port=DEFAULT_PORT):
     except ValueError:
         port = -1
     if not 0 <= port <= 65535:
-        raise SDKError(f"--output {uri}: got port '{port_text}', expected a number from 0 to 65535")
+        raise SDKError(f"output {uri}: got port '{port_text}', expected a number from 0 to 65535")
     return host or "127.0.0.1", port
 
 
@@ -89,12 +89,12 @@ def resolve_bind(uri, default_port=DEFAULT_PORT):
     try:  # the same resolver bind() would use; numeric results only, so bind() cannot reinterpret them
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except (socket.gaierror, UnicodeError) as e:
-        raise SDKError(f"--output {uri}: address '{host}' is not an address of this machine "
+        raise SDKError(f"output {uri}: address '{host}' is not an address of this machine "
                        f"({getattr(e, 'strerror', None) or e}), expected 127.0.0.1, @ / 0.0.0.0 (all interfaces) "
                        f"or one of this machine's IP addresses") from None
     addresses = [info[4][0] for info in infos if info[0] in (socket.AF_INET, socket.AF_INET6)]
     if not addresses:
-        raise SDKError(f"--output {uri}: address '{host}' has no IPv4 or IPv6 address, expected an IP address "
+        raise SDKError(f"output {uri}: address '{host}' has no IPv4 or IPv6 address, expected an IP address "
                        f"or a host name of this machine")
     # IPv4 first (what binding the name used to pick); an IPv6 zone suffix (fe80::1%eth0) is kept for bind()
     address = next((a for a in addresses if ":" not in a), addresses[0])

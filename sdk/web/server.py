@@ -61,9 +61,9 @@ class ConnectionLimits:
 
     def __post_init__(self):
         if not 1 <= int(self.max_connections) <= 65536:
-            raise SDKError(f"--http-max-connections: got {self.max_connections}, expected a value in [1, 65536]")
+            raise SDKError(f"max_connections: got {self.max_connections}, expected a value in [1, 65536]")
         if self.max_per_client is not None and not 1 <= int(self.max_per_client) <= 65536:
-            raise SDKError(f"--http-max-per-client: got {self.max_per_client}, expected a value in [1, 65536]")
+            raise SDKError(f"max_per_client: got {self.max_per_client}, expected a value in [1, 65536]")
         if not 0 < float(self.header_timeout_s) <= 3600:
             raise SDKError(f"header_timeout_s: got {self.header_timeout_s}, expected seconds in (0, 3600]")
         if self.fd_reserve is not None and not 0 <= int(self.fd_reserve) <= 65536:
@@ -245,7 +245,7 @@ def bind_error(uri, host, port, e):
                f"@ / 0.0.0.0 (all interfaces) or one of this machine's IP addresses")
     else:
         why = f"cannot listen on {host}:{port} ({e.strerror or e}), expected a free local address and port"
-    return SDKError(f"--output {uri}: {why}")
+    return SDKError(f"output {uri}: {why}")
 
 
 class _Server(ThreadingHTTPServer):
