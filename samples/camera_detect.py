@@ -58,13 +58,7 @@ def detect(args):
 def main(argv=None):
     parser = CommandParser(prog="camera_detect.py", description=__doc__.splitlines()[0])
     camera.add_arguments(parser)
-
-    def parse_and_detect():  # a bad value (--conf 2) is one error line too, not argparse's usage
-        args = parser.parse_args(argv)
-        with parser.flags_in_errors():
-            return detect(args)
-
-    return guarded(parse_and_detect)
+    return guarded(lambda: parser.parse_and_run(detect, argv))  # a bad value (--conf 2) is one error line too
 
 
 if __name__ == "__main__":

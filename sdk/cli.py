@@ -57,9 +57,7 @@ def run_command(name, argv):
     module = importlib.import_module(COMMANDS[name][0])
     parser = CommandParser(prog=f"python -m sdk {name}", description=COMMANDS[name][1])
     module.add_arguments(parser)
-    args = parser.parse_args(argv)
-    with parser.flags_in_errors():
-        return module.run(args)
+    return parser.parse_and_run(module.run, argv)
 
 
 def main(argv=None):

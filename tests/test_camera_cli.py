@@ -103,8 +103,9 @@ def test_sample_names_flags_where_the_library_names_parameters(onnx_model, perso
     if library:
         from sdk.video.sinks import create_sink
         from sdk.video.sources import open_source
+        open_input = open_source if extra[0] == "--source" else create_sink
         with pytest.raises(SDKError) as e:
-            open_source(extra[1]) if extra[0] == "--source" else create_sink(extra[1])
+            open_input(extra[1])
         assert str(e.value).startswith(library + ":"), str(e.value)
     args = ["--model", str(onnx_model), "--headless", "--max-frames", "1"]
     args += [] if "--source" in extra else ["--source", str(person_video)]

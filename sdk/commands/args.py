@@ -149,6 +149,13 @@ class CommandParser(argparse.ArgumentParser):
             e.args = (name_flags(str(e), self.flag_names()),) + tuple(e.args[1:])
             raise
 
+    def parse_and_run(self, run, argv=None):
+        """Parse `argv` and call `run(args)`, its errors worded with this parser's flags (call it inside
+        sdk.cli.guarded, so that a bad value is one error line too)."""
+        args = self.parse_args(argv)
+        with self.flags_in_errors():
+            return run(args)
+
 
 def _canonical(option_strings):
     long = [o for o in option_strings if o.startswith("--")]

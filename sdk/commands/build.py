@@ -74,13 +74,7 @@ def main(argv=None):
 
     parser = groups.CommandParser(prog="build_engine", description="build a TensorRT engine from an ONNX model")
     add_arguments(parser)
-
-    def parse_and_run():
-        args = parser.parse_args(argv)
-        with parser.flags_in_errors():
-            return run(args)
-
-    return guarded(parse_and_run)
+    return guarded(lambda: parser.parse_and_run(run, argv))
 
 
 if __name__ == "__main__":
